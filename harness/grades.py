@@ -1,0 +1,57 @@
+"""Grades and findings: the vocabulary every rule speaks.
+
+A rule never raises; it yields :class:`Finding` values. A requirement's grade in a case is the worst grade of
+its findings (FAILED > NON-STRICT > OK); SKIPPED only when every finding is SKIPPED (PROTOCOL, preamble).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+
+__all__ = ["Finding", "Grade", "worst"]
+
+
+class Grade(str, Enum):
+    """Outcome of one requirement; the value is the spelling used in reports."""
+
+    OK = "OK"
+    NON_STRICT = "NON-STRICT"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+
+    @property
+    def severity(self) -> int:
+        """Rank used by :func:`worst`: SKIPPED < OK < NON-STRICT < FAILED."""
+        return _SEVERITY[self]
+
+
+_SEVERITY = {Grade.SKIPPED: 0, Grade.OK: 1, Grade.NON_STRICT: 2, Grade.FAILED: 3}
+
+
+def worst(grades: Iterable[Grade]) -> Grade | None:
+    """The combined grade, or ``None`` when nothing was graded."""
+    result: Grade | None = None
+    for grade in grades:
+        if result is None or grade.severity > result.severity:
+            result = grade
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One judgement of one requirement: what was expected, what came, and which recorded frames show it."""
+
+    rule: str
+    grade: Grade
+    message: str
+    frames: tuple[int, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, object]:
+        return {"rule": self.rule, "grade": self.grade.value, "message": self.message, "frames": list(self.frames)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> Finding:
+        frames = data.get("frames") or ()
+        return cls(str(data["rule"]), Grade(data["grade"]), str(data["message"]), tuple(int(i) for i in frames))  # type: ignore[union-attr]

@@ -1,0 +1,52 @@
+"""Judging a transcript: run the rules of the requested IDs and combine their findings into grades.
+
+The judge never raises on what a target sent: a rule that trips over a frame it cannot read turns into a FAILED
+finding naming the rule, because a frame the contract cannot read is a verdict on the target, not a harness error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from harness.catalog import CATALOG
+from harness.grades import Finding, Grade, worst
+from harness.rules import RULES, Context
+from harness.transcript import Transcript
+from harness.view import View
+
+__all__ = ["Verdict", "judge"]
+
+
+@dataclass
+class Verdict:
+    """Findings per requirement ID, plus the frame types the contract does not know (listed, never judged)."""
+
+    findings: list[Finding] = field(default_factory=list)
+    unknown_types: dict[str, int] = field(default_factory=dict)
+
+    def grade(self, req_id: str) -> Grade | None:
+        """The worst grade of the ID's findings; ``None`` when the transcript never exercised it."""
+        return worst(f.grade for f in self.findings if f.rule == req_id)
+
+    def grades(self) -> dict[str, Grade | None]:
+        ids = dict.fromkeys(f.rule for f in self.findings)
+        return {req_id: self.grade(req_id) for req_id in ids}
+
+    def of(self, req_id: str) -> list[Finding]:
+        return [f for f in self.findings if f.rule == req_id]
+
+
+def judge(transcript: Transcript, context: Context | None = None, ids: Iterable[str] | None = None) -> Verdict:
+    """Judge ``transcript`` for ``ids`` (default: every ID of the catalog)."""
+    ctx = context or Context()
+    view = View(transcript)
+    verdict = Verdict(unknown_types=view.unknown_types)
+    for req_id in ids if ids is not None else CATALOG:
+        for rule in RULES.get(req_id, ()):
+            try:
+                verdict.findings.extend(rule(view, ctx))
+            except Exception as exc:  # noqa: BLE001 - a rule must never take the run down with it
+                message = f"the frames could not be read by rule {rule.__name__}: {type(exc).__name__}: {exc}"
+                verdict.findings.append(Finding(req_id, Grade.FAILED, message))
+    return verdict

@@ -1,0 +1,241 @@
+"""Handshake rules: AUTH-1..5 (PROTOCOL §1) and E2E-1..3 (PROTOCOL §2).
+
+Each handshake record carries the harness's intent in its note: the token kind it presented (``valid`` or a bad
+kind of :mod:`harness.tokens`), the transport, and whether E2E headers were sent. The rules compare the outcome
+with what that intent requires.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from harness.grades import Finding, Grade
+from harness.normalize import MISSING, error_view, table
+from harness.rules.base import Context, finding, rule
+from harness.view import Conn, Run, View
+
+AUTH5_KINDS = frozenset({"wrong_secret", "other_env_claim"})
+JWT_TRANSPORTS = ("subprotocol", "subprotocol_raw")
+
+
+def token_kind(conn: Conn) -> str:
+    return str(conn.note.get("token", "valid"))
+
+
+def expects_rejection(conn: Conn, ctx: Context) -> bool:
+    """A bad token, or a valid one in the query string of a production target."""
+    kind = token_kind(conn)
+    if kind != "valid":
+        return True
+    return conn.note.get("transport") == "query" and ctx.production
+
+
+def judge_rejection(conn: Conn) -> tuple[Grade, str, bool] | None:
+    """Grade a handshake that must be refused: (grade, what happened, whether a session was granted).
+
+    ``None`` when there was no HTTP answer at all: the harness could not judge (an ERROR, not a grade).
+    """
+    hs = conn.handshake
+    if hs is None or hs.info.get("status") is None:
+        return None
+    status = hs.info["status"]
+    if status != 101:
+        return (*_judge_refusal_body(status, hs.info.get("body") or ""), False)
+    texts = [r for r in conn.received if r.kind.value in ("text", "binary")]
+    close = conn.close
+    if len(texts) == 1:
+        err = error_view(texts[0].frame)
+        if err is not None and err.code == "AUTH_FAILED" and close is not None and close.info.get("code") == 1008:
+            return Grade.NON_STRICT, "accepted the upgrade, then sent AUTH_FAILED and closed 1008 (refuse before the upgrade)", False
+    first = texts[0].type if texts else "nothing"
+    return Grade.FAILED, f"the upgrade was accepted (first frame: {first})", True
+
+
+def _judge_refusal_body(status: int, body: str) -> tuple[Grade, str]:
+    if status not in (401, 403):
+        return Grade.FAILED, f"refused with HTTP {status}; the contract wants 403 (or 401)"
+    if not body.strip():
+        return Grade.NON_STRICT, f"HTTP {status} with an empty body (the contract wants an AUTH_FAILED JSON body)"
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return Grade.FAILED, f"HTTP {status} with a body that is not JSON: {body[:120]!r}"
+    if not isinstance(data, Mapping) or data.get("error_code") != "AUTH_FAILED" or not isinstance(data.get("message"), str):
+        return Grade.FAILED, f"HTTP {status} body lacks error_code AUTH_FAILED and a message: {body[:120]!r}"
+    return Grade.OK, f"HTTP {status} with AUTH_FAILED"
+
+
+def _frames(conn: Conn) -> tuple[int, ...]:
+    return (conn.handshake.seq,) if conn.handshake else ()
+
+
+def _describe(conn: Conn) -> str:
+    note = conn.note
+    return f"{token_kind(conn)} token via {note.get('transport', '?')} on {conn.label}"
+
+
+@rule("AUTH-1")
+def bad_tokens_refused(view: View, ctx: Context) -> Iterator[Finding]:
+    for conn in view.conns.values():
+        if not expects_rejection(conn, ctx) or token_kind(conn) in AUTH5_KINDS or conn.note.get("e2e"):
+            continue
+        judged = judge_rejection(conn)
+        if judged is None:
+            continue
+        grade, what, granted = judged
+        if granted and conn.e2e_active:
+            continue  # the target itself runs this connection as E2E: E2E-2 judges it
+        yield finding("AUTH-1", grade, f"{_describe(conn)}: {what}", *_frames(conn))
+
+
+@rule("AUTH-5")
+def other_environment_refused(view: View, ctx: Context) -> Iterator[Finding]:
+    for conn in view.conns.values():
+        if token_kind(conn) not in AUTH5_KINDS or conn.note.get("e2e"):
+            continue
+        judged = judge_rejection(conn)
+        if judged is None:
+            continue
+        grade, what, granted = judged
+        if granted:
+            who = conn.hello_field("user_id")
+            what += f" and the session runs as user_id {who!r}" if who is not MISSING else ""
+        yield finding("AUTH-5", grade, f"{_describe(conn)}: {what}", *_frames(conn))
+
+
+def _accepted_with_hello(conn: Conn, req_id: str) -> Finding | None:
+    """None when the valid token was accepted and the first frame is connection_established."""
+    hs = conn.handshake
+    status = hs.info.get("status") if hs else None
+    if status != 101:
+        body = (hs.info.get("body") or "")[:160] if hs else ""
+        return finding(req_id, Grade.FAILED, f"valid token via {conn.note.get('transport')} refused: HTTP {status} {body}", *_frames(conn))
+    hello = conn.hello
+    if hello is None or hello.type != "connection_established":
+        got = hello.type if hello else "no frame"
+        seq = (hello.seq,) if hello else _frames(conn)
+        return finding(req_id, Grade.FAILED, f"first frame on {conn.label} is {got}, expected connection_established", *seq)
+    return None
+
+
+def _valid_on(view: View, transports: tuple[str, ...]) -> Iterator[Conn]:
+    for conn in view.conns.values():
+        hs = conn.handshake
+        if hs is None or hs.info.get("status") is None or token_kind(conn) != "valid":
+            continue
+        if conn.note.get("transport") in transports:
+            yield conn
+
+
+@rule("AUTH-2")
+def bearer_accepted(view: View, ctx: Context) -> Iterator[Finding]:
+    for conn in _valid_on(view, ("bearer",)):
+        problem = _accepted_with_hello(conn, "AUTH-2")
+        yield problem or finding("AUTH-2", Grade.OK, f"{conn.label}: Bearer token accepted", conn.hello.seq)  # type: ignore[union-attr]
+
+
+@rule("AUTH-3")
+def subprotocol_accepted(view: View, ctx: Context) -> Iterator[Finding]:
+    for conn in _valid_on(view, JWT_TRANSPORTS):
+        problem = _accepted_with_hello(conn, "AUTH-3")
+        if problem:
+            yield problem
+            continue
+        offered = [e for e in conn.note.get("offered", []) if isinstance(e, str) and e.startswith("jwt.")]
+        selected = conn.handshake.info.get("subprotocol")  # type: ignore[union-attr]
+        if offered and selected == offered[0]:
+            yield finding("AUTH-3", Grade.OK, f"{conn.label}: selected subprotocol is the offered jwt. entry", *_frames(conn))
+        else:
+            yield finding("AUTH-3", Grade.FAILED, f"{conn.label}: selected subprotocol {selected!r}, expected the exact entry {offered[:1]}", *_frames(conn))
+
+
+@rule("AUTH-4")
+def user_id_is_sub(view: View, ctx: Context) -> Iterator[Finding]:
+    for conn in view.conns.values():
+        if not conn.accepted or token_kind(conn) != "valid" or conn.hello is None:
+            continue
+        hello = conn.hello
+        if hello.type != "connection_established":
+            continue  # AUTH-2/3 report the missing hello
+        lookup = table(hello.frame, "user_id")
+        if lookup.value != conn.user:
+            yield finding("AUTH-4", Grade.FAILED, f"{conn.label}: connection_established user_id {lookup.value!r}, token sub {conn.user!r}", hello.seq)
+        elif lookup.deviation:
+            yield finding("AUTH-4", Grade.NON_STRICT, f"{conn.label}: {lookup.deviation}", hello.seq)
+        else:
+            yield finding("AUTH-4", Grade.OK, f"{conn.label}: user_id equals sub", hello.seq)
+
+
+def _e2e_state(conn: Conn) -> Any:
+    return conn.hello_field("e2e")
+
+
+@rule("E2E-1")
+def e2e_detected(view: View, ctx: Context) -> Iterator[Finding]:
+    if ctx.production:
+        return
+    for conn in view.conns.values():
+        if not conn.accepted or token_kind(conn) != "valid" or conn.hello is None:
+            continue
+        if conn.note.get("e2e"):
+            expected: dict[str, Any] = {"active": True, "source": "headers"}
+        elif "e2e_env" in ctx.capabilities:
+            expected = {"active": True, "source": "env"}
+        elif "no_e2e_env" in ctx.capabilities:
+            expected = {"active": False, "source": None}
+        else:
+            continue
+        state = _e2e_state(conn)
+        got = {k: state.get(k) for k in ("active", "source")} if isinstance(state, Mapping) else state
+        grade = Grade.OK if got == expected else Grade.FAILED
+        yield finding("E2E-1", grade, f"{conn.label}: e2e {got!r}, expected {expected!r}", conn.hello.seq)
+
+
+@rule("E2E-2")
+def e2e_never_skips_auth(view: View, ctx: Context) -> Iterator[Finding]:
+    for conn in view.conns.values():
+        kind = token_kind(conn)
+        if kind == "valid" or kind in AUTH5_KINDS:
+            continue
+        judged = judge_rejection(conn)
+        if judged is None:
+            continue
+        grade, what, granted = judged
+        if not (conn.note.get("e2e") or (granted and conn.e2e_active)):
+            continue
+        if granted:
+            grade = Grade.FAILED if ctx.production else Grade.NON_STRICT
+            what += " on an E2E connection (E2E mode skipped token verification)"
+        yield finding("E2E-2", grade, f"{_describe(conn)} with E2E headers: {what}", *_frames(conn))
+
+
+def scenario_refusal(run: Run, code: str) -> tuple[Grade, str]:
+    """Was a scenario start answered by exactly one error with ``code`` and the run's id, and nothing else?"""
+    frames = run.frames
+    if len(frames) == 1:
+        err = error_view(frames[0].frame)
+        if err is not None and err.code == code:
+            if err.deviations:
+                return Grade.NON_STRICT, f"refused with {code}, non-canonical: {'; '.join(err.deviations)}"
+            return Grade.OK, f"refused with {code}"
+    kinds = [r.type for r in frames] or ["nothing"]
+    return Grade.FAILED, f"expected one {code} error with the run's run_id, got {', '.join(map(str, kinds))}"
+
+
+@rule("E2E-3")
+def e2e_grants_nothing_in_production(view: View, ctx: Context) -> Iterator[Finding]:
+    if ctx.production:
+        for conn in view.conns.values():
+            if conn.accepted and conn.hello is not None and conn.hello.type == "connection_established":
+                state = _e2e_state(conn)
+                active = isinstance(state, Mapping) and state.get("active") is True
+                grade = Grade.FAILED if active else Grade.OK
+                yield finding("E2E-3", grade, f"{conn.label} (E2E headers: {bool(conn.note.get('e2e'))}): e2e {state!r} in production", conn.hello.seq)
+    for run in view.runs:
+        if not run.scenario or (run.conn.e2e_active and not ctx.production):
+            continue
+        grade, what = scenario_refusal(run, "E2E_NOT_ALLOWED")
+        where = "in production" if ctx.production else "on a connection whose E2E mode is inactive"
+        yield finding("E2E-3", grade, f"scenario {run.scenario!r} {where}: {what}", run.start.seq, *(r.seq for r in run.frames[:3]))

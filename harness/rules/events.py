@@ -1,0 +1,391 @@
+"""Run rules: EVT-1..8 (PROTOCOL §4).
+
+EVT-1, 4, 6, 7 and 8 judge ordinary runs (no scenario) that were not refused; EVT-2, 3 and 5 judge every run on
+whatever events it has; EVT-7's heartbeat clause judges ``slow_tool`` runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+from harness.grades import Finding, Grade
+from harness.normalize import ERROR_TYPES, MISSING, envelope, table
+from harness.rules.base import Context, finding, rule
+from harness.transcript import Record
+from harness.view import Run, View, event_key
+
+TERMINAL_TYPES = ("agent_completed",) + ERROR_TYPES
+IDS = ("run_id", "thread_id", "user_id", "agent_name")
+
+
+def ordinary_runs(view: View) -> Iterator[Run]:
+    """Runs without a scenario that were not refused."""
+    for run in view.runs:
+        if not run.scenario and not run.refusal:
+            yield run
+
+
+def _label(run: Run) -> str:
+    return f"run {run.run_id if run.run_id is not MISSING else run.given_run_id!r} ({run.agent}) on {run.conn.label}"
+
+
+def _verdict(req_id: str, run: Run, failed: list[str], soft: list[str], frames: list[int], ok: str) -> Finding:
+    if failed:
+        return finding(req_id, Grade.FAILED, f"{_label(run)}: {'; '.join(failed[:6])}", *frames[:8])
+    if soft:
+        return finding(req_id, Grade.NON_STRICT, f"{_label(run)}: {'; '.join(soft[:6])}", *frames[:8])
+    return finding(req_id, Grade.OK, f"{_label(run)}: {ok}", run.start.seq)
+
+
+@rule("EVT-1")
+def all_kinds(view: View, ctx: Context) -> Iterator[Finding]:
+    for run in ordinary_runs(view):
+        types = [r.type for r in run.events]
+        needed = ["agent_started", "agent_thinking", "agent_completed"]
+        if run.spec.get("uses_tools"):
+            needed[2:2] = ["tool_executing", "tool_completed"]
+        missing = [kind for kind in needed if kind not in types]
+        if not run.frames:
+            missing = ["every event (no frame of the run arrived)"]
+        failed = [f"missing {', '.join(missing)}"] if missing else []
+        if types.count("tool_executing") != types.count("tool_completed"):
+            failed.append(f"{types.count('tool_executing')} tool_executing but {types.count('tool_completed')} tool_completed")
+        yield _verdict("EVT-1", run, failed, [], [run.start.seq], f"events {', '.join(dict.fromkeys(map(str, types)))}")
+
+
+@rule("EVT-2")
+def order(view: View, ctx: Context) -> Iterator[Finding]:
+    for run in view.runs:
+        frames = run.frames
+        if run.refusal:
+            yield finding("EVT-2", Grade.OK, f"{_label(run)}: refused with one error frame", frames[0].seq)
+            continue
+        if not frames:
+            yield finding("EVT-2", Grade.FAILED, f"{_label(run)}: no frame of the run arrived", run.start.seq)
+            continue
+        types = [r.type for r in frames]
+        failed: list[str] = []
+        starts = types.count("agent_started")
+        if starts != 1:
+            failed.append(f"{starts} agent_started frames")
+        elif types[0] != "agent_started":
+            failed.append(f"first run frame is {types[0]}, not agent_started")
+        terminals = [i for i, kind in enumerate(types) if kind in TERMINAL_TYPES]
+        if not terminals:
+            failed.append("no terminal frame (agent_completed or error)")
+        elif len(terminals) > 1:
+            failed.append(f"{len(terminals)} terminal frames ({', '.join(str(types[i]) for i in terminals)})")
+        elif terminals[0] != len(types) - 1:
+            after = types[terminals[0] + 1 :]
+            failed.append(f"{len(after)} run frame(s) after the terminal frame: {', '.join(map(str, after[:3]))}")
+        marks = [frames[i].seq for i in terminals[1:]] or [r.seq for r in frames[:1]]
+        yield _verdict("EVT-2", run, failed, [], marks, "started first, one terminal frame last")
+
+
+@rule("EVT-3")
+def tool_pairing(view: View, ctx: Context) -> Iterator[Finding]:
+    for run in view.runs:
+        tools = [r for r in run.frames if r.type in ("tool_executing", "tool_completed") or r.type in TERMINAL_TYPES]
+        if not any(r.type == "tool_executing" or r.type == "tool_completed" for r in tools):
+            if run.spec.get("uses_tools") and not run.scenario and not run.refusal and run.frames:
+                yield finding("EVT-3", Grade.FAILED, f"{_label(run)}: no tool calls to pair in a tool-using run", run.start.seq)
+            continue
+        failed, soft, marks = _pair(tools)
+        yield _verdict("EVT-3", run, failed, soft, marks, "every tool call paired by execution_id")
+
+
+def _pair(frames: list[Record]) -> tuple[list[str], list[str], list[int]]:
+    failed: list[str] = []
+    soft: list[str] = []
+    marks: list[int] = []
+    pending: dict[Any, tuple[Any, Record]] = {}
+    by_name: list[tuple[Any, Record]] = []
+    seen: set[Any] = set()
+    for record in frames:
+        kind = record.type
+        if kind in TERMINAL_TYPES:
+            break
+        eid = table(record.frame, "execution_id").value
+        name = table(record.frame, "tool_name").value
+        if eid is MISSING or isinstance(eid, (dict, list)):
+            soft.append(f"{kind} #{record.seq} has no execution_id: paired by tool_name")
+            if kind == "tool_executing":
+                by_name.append((name, record))
+            elif any(n == name for n, _ in by_name):
+                by_name.remove(next(item for item in by_name if item[0] == name))
+            else:
+                failed.append(f"tool_completed #{record.seq} ({name!r}) has no tool_executing before it")
+                marks.append(record.seq)
+            continue
+        if kind == "tool_executing":
+            if eid in seen:
+                failed.append(f"execution_id {eid!r} used twice")
+                marks.append(record.seq)
+            seen.add(eid)
+            pending[eid] = (name, record)
+        elif eid not in pending:
+            failed.append(f"tool_completed #{record.seq} with execution_id {eid!r} has no open tool_executing")
+            marks.append(record.seq)
+        else:
+            opened_name, _ = pending.pop(eid)
+            if opened_name != name:
+                failed.append(f"execution_id {eid!r}: tool_executing names {opened_name!r}, tool_completed {name!r}")
+                marks.append(record.seq)
+    for eid, (name, record) in list(pending.items()) + [(None, item) for item in by_name]:
+        failed.append(f"tool_executing #{record.seq} ({name!r}, execution_id {eid!r}) has no tool_completed before the end")
+        marks.append(record.seq)
+    return failed, soft, marks
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_name(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+def _is_id(value: Any) -> bool:
+    return (isinstance(value, str) and bool(value)) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _is_step(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _is_object(value: Any) -> bool:
+    return isinstance(value, dict)
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _is_duration(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
+def _is_status(value: Any) -> bool:
+    return value in ("completed", "failed")
+
+
+Check = tuple[str, Callable[[Any], bool], str]
+TABLE: dict[str, tuple[Check, ...]] = {
+    "agent_started": (("user_request", _is_str, "a string"),),
+    "agent_thinking": (("reasoning", _is_str, "a string"), ("step_number", _is_step, "an integer >= 1")),
+    "tool_executing": (
+        ("tool_name", _is_name, "a non-empty string"),
+        ("execution_id", _is_id, "a non-empty id"),
+        ("parameters", _is_object, "an object"),
+    ),
+    "tool_completed": (
+        ("tool_name", _is_name, "a non-empty string"),
+        ("execution_id", _is_id, "a non-empty id"),
+        ("success", _is_bool, "a boolean"),
+        ("duration_ms", _is_duration, "a number >= 0"),
+    ),
+    "agent_completed": (("status", _is_status, "completed or failed"), ("final_response", _is_str, "a string")),
+}
+
+
+def field_problems(record: Record) -> tuple[list[str], list[str]]:
+    """EVT-4 for one event frame: (hard problems, layout deviations)."""
+    frame = record.frame
+    kind = record.type
+    failed: list[str] = []
+    soft: list[str] = []
+    for name in IDS + ("timestamp",):
+        lookup = envelope(frame, name)
+        if not lookup.present:
+            failed.append(f"{kind} #{record.seq} lacks {name}")
+        elif name != "timestamp" and not _is_name(lookup.value):
+            failed.append(f"{kind} #{record.seq} {name} is {lookup.value!r}, not a non-empty string")
+        elif lookup.deviation:
+            soft.append(lookup.deviation)
+    if not isinstance(frame.get("data"), dict):
+        soft.append(f"{kind} #{record.seq} has no data object")
+    checks = TABLE.get(str(kind), ())
+    values: dict[str, Any] = {}
+    for name, check, wanted in checks:
+        lookup = table(frame, name)
+        values[name] = lookup.value
+        if not lookup.present:
+            failed.append(f"{kind} #{record.seq} lacks {name}")
+        elif not check(lookup.value):
+            failed.append(f"{kind} #{record.seq} {name} is {lookup.value!r}, expected {wanted}")
+        elif lookup.deviation:
+            soft.append(lookup.deviation)
+    if kind == "tool_completed":
+        failed += _outcome_problems(record, values.get("success"))
+    if kind == "agent_completed" and values.get("status") == "completed" and values.get("final_response") == "":
+        failed.append(f"agent_completed #{record.seq} completed with an empty final_response")
+    return failed, soft
+
+
+def _outcome_problems(record: Record, success: Any) -> list[str]:
+    if success is True and not table(record.frame, "results").present:
+        return [f"tool_completed #{record.seq} succeeded without results"]
+    if success is False and not _is_name(table(record.frame, "error").value):
+        return [f"tool_completed #{record.seq} failed without a non-empty error"]
+    return []
+
+
+@rule("EVT-4")
+def fields(view: View, ctx: Context) -> Iterator[Finding]:
+    for run in ordinary_runs(view):
+        failed: list[str] = []
+        soft: list[str] = []
+        marks: list[int] = []
+        for record in run.events:
+            hard, dev = field_problems(record)
+            if hard or dev:
+                marks.append(record.seq)
+            failed += hard
+            soft += dev
+        if run.events:
+            yield _verdict("EVT-4", run, failed, list(dict.fromkeys(soft)), marks, "every required field present and typed")
+
+
+@rule("EVT-5")
+def stable_ids(view: View, ctx: Context) -> Iterator[Finding]:
+    for run in view.runs:
+        events = run.events
+        if not events:
+            continue
+        started = next((r for r in events if r.type == "agent_started"), events[0])
+        expected = {
+            "run_id": run.given_run_id or envelope(started.frame, "run_id").value,
+            "thread_id": run.spec.get("thread_id") or envelope(started.frame, "thread_id").value,
+            "user_id": run.user,
+            "agent_name": run.agent or envelope(started.frame, "agent_name").value,
+        }
+        failed: list[str] = []
+        marks: list[int] = []
+        if run.matched_by == "arrival" and run.given_run_id:
+            failed.append(f"the target ignored the given run_id {run.given_run_id!r} and used {run.run_id!r}")
+        for record in events:
+            for name, want in expected.items():
+                got = envelope(record.frame, name).value
+                if got != want:
+                    failed.append(f"{record.type} #{record.seq} {name} {got!r}, expected {want!r}")
+                    marks.append(record.seq)
+        yield _verdict("EVT-5", run, list(dict.fromkeys(failed)), [], marks, "ids stable and as requested")
+
+
+def parse_timestamp(value: Any) -> tuple[float | None, str | None]:
+    """(epoch seconds or None, deviation or hard problem). ISO-8601 with offset is canonical."""
+    if isinstance(value, bool):
+        return None, "a boolean"
+    if isinstance(value, (int, float)):
+        return float(value), "a Unix number instead of ISO-8601"
+    if not isinstance(value, str):
+        return None, f"{value!r}"
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None, f"{value!r} is not ISO-8601"
+    if parsed.tzinfo is None:
+        return parsed.timestamp(), "ISO-8601 without a UTC offset"
+    return parsed.timestamp(), None
+
+
+@rule("EVT-6")
+def timestamps(view: View, ctx: Context) -> Iterator[Finding]:
+    for run in ordinary_runs(view):
+        failed: list[str] = []
+        soft: list[str] = []
+        marks: list[int] = []
+        previous: float | None = None
+        for record in run.events:
+            value = envelope(record.frame, "timestamp").value
+            stamp, problem = parse_timestamp(value)
+            if stamp is None:
+                failed.append(f"{record.type} #{record.seq} timestamp {problem or 'missing'}")
+                marks.append(record.seq)
+                continue
+            if problem:
+                soft.append(f"timestamp {problem}")
+            if previous is not None and stamp < previous:
+                failed.append(f"{record.type} #{record.seq} timestamp {value!r} is earlier than the previous event's")
+                marks.append(record.seq)
+            previous = stamp
+        if run.events:
+            yield _verdict("EVT-6", run, failed, list(dict.fromkeys(soft)), marks, "timestamps parse and never decrease")
+
+
+@rule("EVT-7")
+def timeliness(view: View, ctx: Context) -> Iterator[Finding]:
+    limits = ctx.limits
+    for run in ordinary_runs(view):
+        failed: list[str] = []
+        marks: list[int] = []
+        t0 = run.start.t
+        started = next((r for r in run.frames if r.type == "agent_started"), None)
+        if started is None:
+            failed.append("no agent_started arrived")
+        elif started.t - t0 > limits.start_s:
+            failed.append(f"agent_started after {started.t - t0:.2f} s (limit {limits.start_s} s)")
+            marks.append(started.seq)
+        end = run.ended_at
+        if end is None:
+            failed.append("the run never ended while the harness waited")
+        elif end - t0 > limits.run_s:
+            failed.append(f"run took {end - t0:.2f} s (limit {limits.run_s} s)")
+        gap, where = _longest_silence(run, end)
+        if gap > limits.silence_s:
+            failed.append(f"{gap:.2f} s of silence (limit {limits.silence_s} s)")
+            marks.append(where)
+        yield _verdict("EVT-7", run, failed, [], marks, f"started in {((started.t - t0) if started else 0):.3f} s")
+    for run in view.runs:
+        if run.scenario == "slow_tool" and not run.refusal and run.frames:
+            yield _heartbeat_during_slow_tool(run)
+
+
+def _longest_silence(run: Run, end: float | None) -> tuple[float, int]:
+    last_t, gap, where = run.start.t, 0.0, run.start.seq
+    for record in run.conn.received:
+        if record.t <= run.start.t:
+            continue
+        if end is not None and record.t > end:
+            break
+        if record.t - last_t > gap:
+            gap, where = record.t - last_t, record.seq
+        last_t = record.t
+    return gap, where
+
+
+def _heartbeat_during_slow_tool(run: Run) -> Finding:
+    executing = next((r for r in run.frames if r.type == "tool_executing"), None)
+    if executing is None:
+        return finding("EVT-7", Grade.FAILED, f"{_label(run)}: slow_tool run has no tool_executing", run.start.seq)
+    eid = table(executing.frame, "execution_id").value
+    done = next((r for r in run.frames if r.type == "tool_completed" and table(r.frame, "execution_id").value == eid), None)
+    until = done.t if done else (run.ended_at or float("inf"))
+    beats = [r for r in run.conn.frames if r.type == "heartbeat" and executing.t < r.t < until]
+    if beats:
+        return finding("EVT-7", Grade.OK, f"{_label(run)}: {len(beats)} heartbeat(s) during the slow tool", beats[0].seq)
+    return finding("EVT-7", Grade.FAILED, f"{_label(run)}: no heartbeat during the slow tool", executing.seq)
+
+
+@rule("EVT-8")
+def once_per_connection(view: View, ctx: Context) -> Iterator[Finding]:
+    for run in ordinary_runs(view):
+        failed: list[str] = []
+        marks: list[int] = []
+        keyed = 0
+        for conn in view.conns_of(run.user):
+            seen: set[tuple[Any, ...]] = set()
+            for record in conn.frames:
+                key = event_key(record)
+                if key is None or key[0] != run.run_id:
+                    continue
+                keyed += 1
+                if key in seen:
+                    failed.append(f"{record.type} {key[2]!r} delivered twice on {conn.label}")
+                    marks.append(record.seq)
+                seen.add(key)
+        if keyed:
+            yield _verdict("EVT-8", run, failed, [], marks, "no duplicate deliveries")
+

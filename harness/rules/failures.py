@@ -1,0 +1,182 @@
+"""Hard-failure rules: FAIL-1..4 (PROTOCOL §5).
+
+A scenario run is first classified: refused (the target offers no hooks here: SKIPPED with the reason, unless it
+claimed ``features.scenarios``), honoured (judged by its FAIL rule), or answered by an ordinary successful run
+(the hook was silently ignored: FAIL-4 FAILED).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from harness.grades import Finding, Grade
+from harness.normalize import MISSING, error_view, run_id_of, table
+from harness.rules.base import Context, finding, rule
+from harness.view import Run, View
+
+REFUSALS = ("E2E_NOT_ALLOWED", "UNKNOWN_SCENARIO")
+SCENARIO_RULES = {"unresolvable_thread": "FAIL-1", "tool_error": "FAIL-2", "agent_crash": "FAIL-3"}
+
+
+def refusal_code(run: Run) -> str | None:
+    """The refusal code when the run was refused as a scenario the target does not offer here."""
+    if run.refusal:
+        err = error_view(run.frames[0].frame)
+        if err is not None and err.code in REFUSALS:
+            return str(err.code)
+    return None
+
+
+def no_hooks_reason(run: Run, ctx: Context) -> str | None:
+    """Why scenario rules are SKIPPED for this run, or ``None`` when the hooks are there."""
+    if run.conn.features.get("scenarios") is False and run.conn.e2e_active:
+        return "the target states features.scenarios false on an E2E connection"
+    code = refusal_code(run)
+    if code is None:
+        return None
+    if _claims_hooks(run, ctx):
+        return None
+    return f"the target refused scenario {run.scenario!r} with {code} (no scenario hooks here)"
+
+
+def _claims_hooks(run: Run, ctx: Context) -> bool:
+    return run.conn.features.get("scenarios") is True and run.conn.e2e_active and not ctx.production
+
+
+def ordinary_success(run: Run, ctx: Context) -> bool:
+    """An ordinary successful run: what a target that ignores the scenario hook sends."""
+    terminal = run.terminal
+    if terminal is None or terminal.type != "agent_completed" or table(terminal.frame, "status").value != "completed":
+        return False
+    if any(r.type == "tool_completed" and table(r.frame, "success").value is False for r in run.frames):
+        return False
+    return not (run.scenario == "slow_tool" and slow_tool_honoured(run, ctx))
+
+
+def slow_tool_honoured(run: Run, ctx: Context) -> bool:
+    """Did the first tool take (about) the scenario's delay? 10% tolerance for clocks at both ends."""
+    executing = next((r for r in run.frames if r.type == "tool_executing"), None)
+    done = next((r for r in run.frames if r.type == "tool_completed"), None)
+    return executing is not None and done is not None and done.t - executing.t >= 0.9 * ctx.limits.slow_tool_s
+
+
+def scenario_runs(view: View, name: str) -> Iterator[Run]:
+    return (run for run in view.runs if run.scenario == name)
+
+
+@rule("FAIL-4")
+def scenario_honoured(view: View, ctx: Context) -> Iterator[Finding]:
+    for run in view.runs:
+        if not run.scenario:
+            continue
+        reason = no_hooks_reason(run, ctx)
+        if reason:
+            yield finding("FAIL-4", Grade.SKIPPED, reason, run.start.seq)
+        elif refusal_code(run):
+            yield finding("FAIL-4", Grade.FAILED, f"scenario {run.scenario!r}: features.scenarios is true but the target refused it", run.frames[0].seq)
+        elif ordinary_success(run, ctx):
+            yield finding("FAIL-4", Grade.FAILED, f"scenario {run.scenario!r} answered by an ordinary successful run (hook ignored)", run.start.seq)
+        else:
+            yield finding("FAIL-4", Grade.OK, f"scenario {run.scenario!r} honoured", run.start.seq)
+
+
+def _skip_or(run: Run, ctx: Context, req_id: str) -> Finding | None:
+    """SKIPPED when the target offers no hooks here; a claimed-then-refused scenario is FAILED by FAIL-4 alone."""
+    reason = no_hooks_reason(run, ctx)
+    if reason:
+        return finding(req_id, Grade.SKIPPED, reason, run.start.seq)
+    return None
+
+
+@rule("FAIL-1")
+def resolution_failure_surfaces(view: View, ctx: Context) -> Iterator[Finding]:
+    for run in scenario_runs(view, "unresolvable_thread"):
+        skipped = _skip_or(run, ctx, "FAIL-1")
+        if skipped:
+            yield skipped
+            continue
+        failed: list[str] = []
+        soft: list[str] = []
+        frames = run.frames
+        err = error_view(frames[0].frame) if len(frames) == 1 else None
+        if err is None or err.code != "THREAD_RESOLUTION_FAILED":
+            kinds = ", ".join(str(r.type) for r in frames) or "nothing"
+            failed.append(f"expected one THREAD_RESOLUTION_FAILED error as the run's only frame, got {kinds}")
+        else:
+            soft += err.deviations
+            delay = frames[0].t - run.start.t
+            if delay > ctx.limits.resolution_error_s:
+                failed.append(f"the error came after {delay:.2f} s (limit {ctx.limits.resolution_error_s} s)")
+        for conn in view.conns.values():
+            if conn.user != run.user and any(run_id_of(r.frame) == run.run_id for r in conn.frames if run.run_id is not MISSING):
+                failed.append(f"{conn.label} of another user received this run's error")
+        failed += _carries_on(view, run)
+        yield _grade("FAIL-1", run, failed, soft, "THREAD_RESOLUTION_FAILED reached its user only; the connection carried on")
+
+
+def _carries_on(view: View, run: Run) -> list[str]:
+    """The connection stays open and the next run on it (when the case made one) ends normally."""
+    close = run.conn.close
+    if close is not None and close.info.get("by") == "server" and close.t >= run.start.t:
+        return [f"the server closed {run.conn.label} ({close.info.get('code')})"]
+    later = [r for r in view.runs if r.conn is run.conn and r.start.seq > run.start.seq and not r.scenario]
+    if later:
+        terminal = later[0].terminal
+        if terminal is None or terminal.type != "agent_completed":
+            return [f"the next run on {run.conn.label} did not complete"]
+    return []
+
+
+def _grade(req_id: str, run: Run, failed: list[str], soft: list[str], ok: str) -> Finding:
+    marks = [r.seq for r in run.frames[-2:]] or [run.start.seq]
+    if failed:
+        return finding(req_id, Grade.FAILED, f"scenario {run.scenario!r} on {run.conn.label}: {'; '.join(failed)}", *marks)
+    if soft:
+        return finding(req_id, Grade.NON_STRICT, f"scenario {run.scenario!r}: {'; '.join(soft)}", *marks)
+    return finding(req_id, Grade.OK, f"scenario {run.scenario!r}: {ok}", *marks)
+
+
+def _terminal_outcome(run: Run, accepted_codes: tuple[str, ...], ok_statuses: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    terminal = run.terminal
+    if terminal is None:
+        return ["no terminal frame: the failure was silent"], []
+    if terminal.type == "agent_completed":
+        status = table(terminal.frame, "status").value
+        if status in ok_statuses:
+            return [], []
+        return [f"agent_completed with status {status!r}, expected {' or '.join(ok_statuses)}"], []
+    err = error_view(terminal.frame)
+    if err is None:
+        return [f"terminal frame {terminal.type}"], []
+    if err.code in accepted_codes:
+        return [], list(err.deviations)
+    return [], [f"terminal error code {err.code!r}, expected {' or '.join(accepted_codes)}", *err.deviations]
+
+
+@rule("FAIL-2")
+def tool_error_surfaces(view: View, ctx: Context) -> Iterator[Finding]:
+    for run in scenario_runs(view, "tool_error"):
+        skipped = _skip_or(run, ctx, "FAIL-2")
+        if skipped:
+            yield skipped
+            continue
+        failed_tools = [
+            r for r in run.frames
+            if r.type == "tool_completed" and table(r.frame, "success").value is False
+            and isinstance(table(r.frame, "error").value, str) and table(r.frame, "error").value
+        ]
+        failed, soft = _terminal_outcome(run, ("TOOL_FAILED",), ("failed", "completed"))
+        if not failed_tools:
+            failed.insert(0, "no tool_completed with success false and a non-empty error")
+        yield _grade("FAIL-2", run, failed, soft, "the tool error surfaced and the run ended")
+
+
+@rule("FAIL-3")
+def crash_surfaces(view: View, ctx: Context) -> Iterator[Finding]:
+    for run in scenario_runs(view, "agent_crash"):
+        skipped = _skip_or(run, ctx, "FAIL-3")
+        if skipped:
+            yield skipped
+            continue
+        failed, soft = _terminal_outcome(run, ("AGENT_FAILED",), ("failed",))
+        yield _grade("FAIL-3", run, failed, soft, "the crash ended the run with a failure frame")

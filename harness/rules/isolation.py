@@ -1,0 +1,170 @@
+"""Isolation rules: ISO-1..4 (PROTOCOL §4) and SEC-1 (PROTOCOL §6).
+
+These read the whole transcript of a multi-user case: every frame each connection received is checked against
+the runs its user started, so a leak shows as the exact frame that reached the wrong user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from harness.grades import Finding, Grade
+from harness.normalize import MISSING, envelope, run_id_of, table
+from harness.rules.base import Context, finding, rule
+from harness.rules.events import ordinary_runs
+from harness.transcript import Record
+from harness.view import RUN_TYPES, Conn, Run, View, event_key
+
+
+def foreign_frames(view: View, conn: Conn) -> list[tuple[Record, str]]:
+    """Frames on ``conn`` that belong to another user: a foreign user_id, or a run its user did not start."""
+    own_runs = view.run_ids_by_user.get(conn.user, set())
+    leaks: list[tuple[Record, str]] = []
+    for record in conn.frames:
+        user = envelope(record.frame, "user_id").value
+        if isinstance(user, str) and user != conn.user:
+            leaks.append((record, f"{record.type} #{record.seq} for user_id {user!r}"))
+            continue
+        if record.type in RUN_TYPES:
+            rid = run_id_of(record.frame)
+            if isinstance(rid, str) and rid not in own_runs:
+                leaks.append((record, f"{record.type} #{record.seq} of run {rid!r}, not started by {conn.user!r}"))
+    return leaks
+
+
+@rule("ISO-1")
+def only_own_frames(view: View, ctx: Context) -> Iterator[Finding]:
+    if len(view.users) < 2:
+        return
+    unfinished: dict[str | None, list[Run]] = {}
+    for run in ordinary_runs(view):
+        if run.terminal is None:
+            unfinished.setdefault(run.user, []).append(run)
+    for user in sorted(view.users):
+        leaks = [leak for conn in view.conns_of(user) for leak in foreign_frames(view, conn)]
+        lost = unfinished.get(user, [])
+        problems = [text for _, text in leaks] + [f"run {run.run_id!r} never ended on {run.conn.label}" for run in lost]
+        if problems:
+            marks = [record.seq for record, _ in leaks] + [run.start.seq for run in lost]
+            yield finding("ISO-1", Grade.FAILED, f"user {user!r}: {'; '.join(problems[:5])}", *marks[:8])
+        else:
+            yield finding("ISO-1", Grade.OK, f"user {user!r}: only their own frames, every run ended")
+
+
+def _keys(conn: Conn, run_id: Any) -> set[tuple[Any, ...]]:
+    keys = set()
+    for record in conn.frames:
+        if record.type is not None and run_id_of(record.frame) == run_id:
+            keys.add(event_key(record) or (run_id, record.type))
+    return keys
+
+
+@rule("ISO-2")
+def every_tab(view: View, ctx: Context) -> Iterator[Finding]:
+    for run in ordinary_runs(view):
+        end = run.ended_at
+        if end is None:
+            continue
+        others = [c for c in view.conns_of(run.user) if c is not run.conn and c.open_during(run.start.t, end)]
+        if not others:
+            continue
+        wanted = _keys(run.conn, run.run_id)
+        for conn in others:
+            missing = wanted - _keys(conn, run.run_id)
+            if missing:
+                names = ", ".join(sorted(str(key[1]) for key in missing))
+                yield finding("ISO-2", Grade.FAILED, f"run {run.run_id!r}: {conn.label} missed {names}", run.start.seq)
+            else:
+                yield finding("ISO-2", Grade.OK, f"run {run.run_id!r}: {conn.label} received all {len(wanted)} events")
+
+
+@rule("ISO-3")
+def unique_threads(view: View, ctx: Context) -> Iterator[Finding]:
+    owners: dict[Any, set[str | None]] = {}
+    marks: dict[Any, int] = {}
+    for run in view.runs:
+        if run.spec.get("thread_id"):
+            continue
+        started = next((r for r in run.events if r.type == "agent_started"), None)
+        if started is None:
+            continue
+        thread = envelope(started.frame, "thread_id").value
+        if thread is MISSING:
+            continue
+        owners.setdefault(thread, set()).add(run.user)
+        marks.setdefault(thread, started.seq)
+    if len({user for users in owners.values() for user in users}) < 2:
+        return
+    shared = {thread: users for thread, users in owners.items() if len(users) > 1}
+    for thread, users in shared.items():
+        yield finding("ISO-3", Grade.FAILED, f"server-created thread {thread!r} given to users {sorted(map(str, users))}", marks[thread])
+    if not shared:
+        yield finding("ISO-3", Grade.OK, f"{len(owners)} server-created thread ids, all distinct across users")
+
+
+@rule("ISO-4")
+def disconnect_harms_nobody(view: View, ctx: Context) -> Iterator[Finding]:
+    closes = [run for run in view.runs if _left_mid_run(run)]
+    if not closes:
+        return
+    first = min(run.conn.closed_at or 0.0 for run in closes)
+    leavers = {run.user for run in closes}
+    for run in ordinary_runs(view):
+        if run.user in leavers or run.start.t > first:
+            continue
+        terminal = run.terminal
+        status = table(terminal.frame, "status").value if terminal is not None else MISSING
+        if terminal is not None and terminal.type == "agent_completed" and status == "completed":
+            yield finding("ISO-4", Grade.OK, f"run {run.run_id!r} of {run.user!r} completed despite the disconnect")
+        else:
+            got = f"{terminal.type} status {status!r}" if terminal is not None else "no terminal frame"
+            marks = (terminal.seq,) if terminal is not None else (run.start.seq,)
+            yield finding("ISO-4", Grade.FAILED, f"run {run.run_id!r} of {run.user!r} after another client left mid-run: {got}", *marks)
+    for probe in view.http:
+        if probe.t >= first:
+            grade = Grade.OK if probe.info.get("status") == 200 else Grade.FAILED
+            yield finding("ISO-4", grade, f"/health answered {probe.info.get('status')} after the disconnect", probe.seq)
+
+
+def _left_mid_run(run: Run) -> bool:
+    close = run.conn.close
+    if close is None or close.info.get("by") != "client" or close.t < run.start.t:
+        return False
+    terminal = run.terminal
+    return terminal is None or terminal.t > close.t
+
+
+@rule("SEC-1")
+def no_impersonation(view: View, ctx: Context) -> Iterator[Finding]:
+    threads_of: dict[Any, set[str | None]] = {}
+    for run in view.runs:
+        for record in run.events[:1]:
+            threads_of.setdefault(envelope(record.frame, "thread_id").value, set()).add(run.user)
+    for run in view.runs:
+        claimed = run.spec.get("claims_user")
+        borrowed = run.spec.get("thread_id") in threads_of and threads_of[run.spec.get("thread_id")] - {run.user}
+        if not claimed and not borrowed:
+            continue
+        problems: list[str] = []
+        marks: list[int] = []
+        for record in run.events:
+            user = envelope(record.frame, "user_id").value
+            if user != run.user:
+                problems.append(f"{record.type} #{record.seq} runs as user_id {user!r}")
+                marks.append(record.seq)
+        for conn in view.conns.values():
+            if conn.user == run.user:
+                continue
+            for record in conn.frames:
+                if run.run_id is not MISSING and run_id_of(record.frame) == run.run_id:
+                    problems.append(f"{record.type} #{record.seq} of this run reached {conn.label}")
+                    marks.append(record.seq)
+        for record, text in foreign_frames(view, run.conn):
+            problems.append(f"{run.conn.label} observed {text}")
+            marks.append(record.seq)
+        attempt = f"payload user_id {claimed!r}" if claimed else f"thread {run.spec.get('thread_id')!r} of another user"
+        if problems:
+            yield finding("SEC-1", Grade.FAILED, f"{run.user!r} with {attempt}: {'; '.join(problems[:5])}", *marks[:8])
+        else:
+            yield finding("SEC-1", Grade.OK, f"{run.user!r} with {attempt}: nothing crossed users", run.start.seq)

@@ -1,0 +1,244 @@
+"""A transcript seen as connections and runs: the shared reading every rule starts from.
+
+Built once per judgement. A *run* is one start message the harness sent (a SENT record whose note has ``start``)
+plus the run frames that answer it on the same connection. Frames are matched to a run by the ``run_id`` the
+client gave; when the target ignored it, by the first unclaimed ``agent_started`` (or error) after the start
+message (PROTOCOL §4: only EVT-5 fails for that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from harness.normalize import ERROR_TYPES, EVENTS, MISSING, KNOWN_TYPES, envelope, run_id_of, table
+from harness.transcript import Direction, Kind, Record, Transcript
+
+__all__ = ["Conn", "Run", "View"]
+
+RUN_TYPES = frozenset(EVENTS + ERROR_TYPES)
+
+
+@dataclass
+class Conn:
+    """One connection attempt: its handshake, what it sent and received, and how it ended."""
+
+    label: str
+    user: str | None
+    handshake: Record | None = None
+    sent: list[Record] = field(default_factory=list)
+    received: list[Record] = field(default_factory=list)
+    close: Record | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.handshake is not None and self.handshake.info.get("status") == 101
+
+    @property
+    def note(self) -> Mapping[str, Any]:
+        return self.handshake.note if self.handshake else {}
+
+    @property
+    def opened_at(self) -> float:
+        return self.handshake.t if self.handshake else 0.0
+
+    @property
+    def closed_at(self) -> float | None:
+        return self.close.t if self.close else None
+
+    @cached_property
+    def frames(self) -> list[Record]:
+        """Received text frames that are JSON objects."""
+        return [r for r in self.received if r.kind is Kind.TEXT and isinstance(r.frame, dict)]
+
+    @cached_property
+    def hello(self) -> Record | None:
+        """The first received frame (it must be ``connection_established``)."""
+        for record in self.received:
+            if record.kind in (Kind.TEXT, Kind.BINARY):
+                return record
+        return None
+
+    def hello_field(self, name: str) -> Any:
+        hello = self.hello
+        if hello is None or hello.type != "connection_established":
+            return MISSING
+        return table(hello.frame, name).value
+
+    @property
+    def e2e_active(self) -> bool:
+        e2e = self.hello_field("e2e")
+        return isinstance(e2e, Mapping) and e2e.get("active") is True
+
+    @property
+    def features(self) -> Mapping[str, Any]:
+        features = self.hello_field("features")
+        return features if isinstance(features, Mapping) else {}
+
+    def open_during(self, start: float, end: float) -> bool:
+        """Was this connection open over the whole interval (so it should have seen the user's events)?"""
+        closed = self.closed_at
+        return self.accepted and self.opened_at <= start and (closed is None or closed >= end)
+
+
+@dataclass
+class Run:
+    """One start message and the frames that answer it on the connection that sent it."""
+
+    start: Record
+    conn: Conn
+    run_id: Any = MISSING
+    matched_by: str | None = None
+    frames: list[Record] = field(default_factory=list)
+
+    @property
+    def spec(self) -> Mapping[str, Any]:
+        return self.start.note["start"]
+
+    @property
+    def user(self) -> str | None:
+        return self.conn.user
+
+    @property
+    def agent(self) -> Any:
+        return self.spec.get("agent")
+
+    @property
+    def scenario(self) -> str | None:
+        return self.spec.get("scenario")
+
+    @property
+    def given_run_id(self) -> str | None:
+        return self.spec.get("run_id")
+
+    @property
+    def events(self) -> list[Record]:
+        return [r for r in self.frames if r.type in EVENTS]
+
+    @property
+    def terminal(self) -> Record | None:
+        """The first terminal frame: ``agent_completed`` or an error carrying the run id."""
+        for record in self.frames:
+            if record.type == "agent_completed" or record.type in ERROR_TYPES:
+                return record
+        return None
+
+    @property
+    def refusal(self) -> bool:
+        """A run whose only frame is one error: a refusal (EVT-1, 4, 6, 7, 8 do not apply)."""
+        return len(self.frames) == 1 and self.frames[0].type in ERROR_TYPES
+
+    @property
+    def ended_at(self) -> float | None:
+        terminal = self.terminal
+        return terminal.t if terminal else None
+
+
+class View:
+    """Connections by label and runs in start order, computed once from a transcript."""
+
+    def __init__(self, transcript: Transcript) -> None:
+        self.transcript = transcript
+        self.conns: dict[str, Conn] = {}
+        self.http: list[Record] = []
+        for record in transcript:
+            if record.kind is Kind.HTTP:
+                self.http.append(record)
+                continue
+            conn = self.conns.get(record.conn)
+            if conn is None:
+                conn = self.conns[record.conn] = Conn(record.conn, record.user)
+            if record.kind is Kind.HANDSHAKE:
+                conn.handshake = record
+            elif record.kind is Kind.CLOSE and conn.close is None:
+                conn.close = record
+            elif record.direction is Direction.SENT:
+                conn.sent.append(record)
+            else:
+                conn.received.append(record)
+        self.runs: list[Run] = self._match_runs()
+
+    def _match_runs(self) -> list[Run]:
+        runs: list[Run] = []
+        for conn in self.conns.values():
+            starts = [r for r in conn.sent if isinstance(r.note.get("start"), Mapping)]
+            by_id: dict[Any, list[Record]] = {}
+            for record in conn.frames:
+                if record.type in RUN_TYPES:
+                    rid = run_id_of(record.frame)
+                    if isinstance(rid, str) and rid:
+                        by_id.setdefault(rid, []).append(record)
+            claimed: set[str] = set()
+            for start in starts:
+                run = Run(start, conn)
+                given = run.given_run_id
+                if given and given in by_id and given not in claimed:
+                    run.run_id, run.matched_by = given, "given"
+                else:
+                    run.run_id = self._first_unclaimed(by_id, start.seq, claimed)
+                    run.matched_by = "arrival" if run.run_id is not MISSING else None
+                if run.run_id is not MISSING:
+                    claimed.add(run.run_id)
+                    run.frames = by_id[run.run_id]
+                runs.append(run)
+        runs.sort(key=lambda run: run.start.seq)
+        return runs
+
+    @staticmethod
+    def _first_unclaimed(by_id: dict[Any, list[Record]], after: int, claimed: set[str]) -> Any:
+        best: tuple[int, Any] | None = None
+        for rid, records in by_id.items():
+            if rid in claimed:
+                continue
+            first = records[0]
+            if first.seq > after and first.type in ("agent_started",) + ERROR_TYPES:
+                if best is None or first.seq < best[0]:
+                    best = (first.seq, rid)
+        return best[1] if best else MISSING
+
+    @cached_property
+    def users(self) -> set[str]:
+        return {c.user for c in self.conns.values() if c.accepted and c.user is not None}
+
+    def conns_of(self, user: str | None) -> list[Conn]:
+        return [c for c in self.conns.values() if c.accepted and c.user == user]
+
+    @cached_property
+    def run_ids_by_user(self) -> dict[str | None, set[Any]]:
+        owners: dict[str | None, set[Any]] = {}
+        for run in self.runs:
+            owners.setdefault(run.user, set()).add(run.run_id)
+            if run.given_run_id:
+                owners[run.user].add(run.given_run_id)
+        return owners
+
+    @cached_property
+    def unknown_types(self) -> dict[str, int]:
+        """Frame types the contract does not know, with counts (a target's ``reasoning`` reads as exactly that)."""
+        counts: dict[str, int] = {}
+        for conn in self.conns.values():
+            for record in conn.frames:
+                kind = record.type
+                if kind is not None and kind not in KNOWN_TYPES:
+                    counts[kind] = counts.get(kind, 0) + 1
+        return counts
+
+
+def event_key(record: Record) -> tuple[Any, ...] | None:
+    """EVT-8's identity of an event: run, type and step number or execution id; ``None`` when it has no such key."""
+    kind = record.type
+    if kind == "agent_thinking":
+        key = table(record.frame, "step_number").value
+    elif kind in ("tool_executing", "tool_completed"):
+        key = table(record.frame, "execution_id").value
+    else:
+        return None
+    if key is MISSING or isinstance(key, (dict, list)):
+        return None
+    return (run_id_of(record.frame), kind, key)
+
+
+def envelope_value(record: Record, name: str) -> Any:
+    return envelope(record.frame, name).value

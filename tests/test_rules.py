@@ -1,0 +1,634 @@
+"""Must-fire and must-pass transcripts for every rule (in the spirit of ag-ui-validate's fixtures).
+
+Each case is a hand-written transcript, the requirement it is about and the grade that requirement must get. The
+meta-test at the bottom checks that every catalog ID has at least one FAILED case and one OK case here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from harness.catalog import CATALOG
+from harness.grades import Grade
+from harness.judge import judge
+from harness.rules import Context
+from harness.transcript import TOKEN
+from tests.scripts import Script, canonical_run, hello
+
+OK, NS, FAILED, SKIPPED = Grade.OK, Grade.NON_STRICT, Grade.FAILED, Grade.SKIPPED
+AUTH_BODY = json.dumps({"error_code": "AUTH_FAILED", "message": "token expired"})
+E2E_ON = {"active": True, "source": "headers"}
+DEV = Context()
+PROD = Context(environment="production")
+
+
+@dataclass(frozen=True)
+class Case:
+    rule: str
+    name: str
+    build: Callable[[], Script]
+    grade: Grade
+    context: Context = DEV
+
+
+CASES: list[Case] = []
+
+
+def case(rule: str, grade: Grade, context: Context = DEV) -> Callable[[Callable[[], Script]], Callable[[], Script]]:
+    def register(build: Callable[[], Script]) -> Callable[[], Script]:
+        CASES.append(Case(rule, build.__name__, build, grade, context))
+        return build
+
+    return register
+
+
+def good(run_id: str = "thread_a_run_1", thread_id: str = "thread_a", user: str = "alice", conn: str = "a1") -> Script:
+    return Script().connect(conn, user).run(conn, user, run_id, thread_id)
+
+
+def with_frames(frames: list[dict], *, user: str = "alice", uses_tools: bool = True, scenario: str | None = None, e2e: bool = False) -> Script:
+    script = Script().connect("a1", user, e2e=e2e, greeting=hello(user, E2E_ON if e2e else None, scenarios=e2e))
+    script.start("a1", "thread_a_run_1", "thread_a", scenario=scenario, uses_tools=uses_tools)
+    return script.recv_all("a1", frames)
+
+
+def run_frames(**kw: object) -> list[dict]:
+    return canonical_run("alice", "thread_a_run_1", "thread_a", **kw)  # type: ignore[arg-type]
+
+
+def error(code: str, run_id: str | None = "thread_a_run_1") -> dict:
+    frame = {"type": "error", "error_code": code, "message": code.lower().replace("_", " ")}
+    if run_id:
+        frame["run_id"] = run_id
+    return frame
+
+
+# --- AUTH -------------------------------------------------------------------------------------------------------
+
+
+@case("AUTH-1", OK)
+def expired_token_refused_with_json() -> Script:
+    return Script().connect("x", None, token="expired", status=403, body=AUTH_BODY)
+
+
+@case("AUTH-1", NS)
+def expired_token_refused_with_empty_body() -> Script:
+    return Script().connect("x", None, token="expired", status=403, body="")
+
+
+@case("AUTH-1", NS)
+def refused_in_band_after_upgrade() -> Script:
+    frame = {"type": "error_message", "error_code": "AUTH_FAILED", "error_message": "WebSocket authentication failed"}
+    return Script().connect("x", None, token="alg_none", greeting=frame).close("x", 1008, by="server")
+
+
+@case("AUTH-1", FAILED)
+def expired_token_accepted() -> Script:
+    return Script().connect("x", "wsagent-intruder", token="expired")
+
+
+@case("AUTH-1", FAILED)
+def refused_with_plain_text_body() -> Script:
+    return Script().connect("x", None, token="malformed", status=403, body="Forbidden")
+
+
+@case("AUTH-1", FAILED, PROD)
+def query_token_accepted_in_production() -> Script:
+    return Script().connect("x", "alice", transport="query")
+
+
+@case("AUTH-2", OK)
+def bearer_accepted() -> Script:
+    return Script().connect("a1", "alice")
+
+
+@case("AUTH-2", FAILED)
+def bearer_refused() -> Script:
+    return Script().connect("a1", "alice", status=403, body=AUTH_BODY)
+
+
+@case("AUTH-2", FAILED)
+def first_frame_not_connection_established() -> Script:
+    return Script().connect("a1", "alice", greeting={"type": "pong"})
+
+
+@case("AUTH-3", OK)
+def subprotocol_echoed() -> Script:
+    entry = f"jwt.{TOKEN}"
+    return Script().connect("a1", "alice", transport="subprotocol", offered=["jwt-auth", entry], subprotocol=entry)
+
+
+@case("AUTH-3", FAILED)
+def subprotocol_not_selected() -> Script:
+    return Script().connect("a1", "alice", transport="subprotocol_raw", offered=["jwt-auth", f"jwt.{TOKEN}"], subprotocol="jwt-auth")
+
+
+@case("AUTH-4", OK)
+def user_id_is_sub() -> Script:
+    return Script().connect("a1", "alice")
+
+
+@case("AUTH-4", FAILED)
+def user_id_is_default_user() -> Script:
+    return Script().connect("a1", "alice", greeting=hello("default-user"))
+
+
+@case("AUTH-4", NS)
+def user_id_outside_data() -> Script:
+    return Script().connect("a1", "alice", greeting={"type": "connection_established", "user_id": "alice", "data": {}})
+
+
+@case("AUTH-5", OK)
+def other_environment_secret_refused() -> Script:
+    return Script().connect("x", None, token="wrong_secret", status=403, body=AUTH_BODY)
+
+
+@case("AUTH-5", FAILED)
+def other_environment_claim_accepted() -> Script:
+    return Script().connect("x", "wsagent-intruder", token="other_env_claim")
+
+
+# --- E2E --------------------------------------------------------------------------------------------------------
+
+
+@case("E2E-1", OK)
+def e2e_headers_detected() -> Script:
+    return Script().connect("a1", "alice", e2e=True)
+
+
+@case("E2E-1", FAILED)
+def e2e_headers_ignored() -> Script:
+    return Script().connect("a1", "alice", e2e=True, greeting=hello("alice"))
+
+
+@case("E2E-1", OK, Context(capabilities=frozenset({"no_e2e_env"})))
+def e2e_inactive_without_headers() -> Script:
+    return Script().connect("a1", "alice")
+
+
+@case("E2E-1", FAILED, Context(capabilities=frozenset({"e2e_env"})))
+def e2e_env_fallback_mislabelled() -> Script:
+    return Script().connect("a1", "alice", greeting=hello("alice", {"active": True, "source": "headers"}))
+
+
+@case("E2E-2", OK)
+def bad_token_with_e2e_headers_refused() -> Script:
+    return Script().connect("x", None, token="expired", e2e=True, status=403, body=AUTH_BODY)
+
+
+@case("E2E-2", NS)
+def bad_token_with_e2e_headers_accepted_in_development() -> Script:
+    return Script().connect("x", "wsagent-intruder", token="wrong_iss", e2e=True)
+
+
+@case("E2E-2", FAILED, PROD)
+def bad_token_with_e2e_headers_accepted_in_production() -> Script:
+    return Script().connect("x", "wsagent-intruder", token="wrong_iss", e2e=True)
+
+
+@case("E2E-3", OK, PROD)
+def production_grants_nothing() -> Script:
+    script = Script().connect("a1", "alice", e2e=True, greeting=hello("alice"))
+    return script.start("a1", "thread_a_run_1", "thread_a", scenario="agent_crash").recv("a1", error("E2E_NOT_ALLOWED"))
+
+
+@case("E2E-3", FAILED, PROD)
+def production_honours_e2e_headers() -> Script:
+    return Script().connect("a1", "alice", e2e=True)
+
+
+@case("E2E-3", FAILED)
+def scenario_on_inactive_connection_runs() -> Script:
+    return with_frames(run_frames(), scenario="agent_crash")
+
+
+# --- EVT --------------------------------------------------------------------------------------------------------
+
+
+@case("EVT-1", OK)
+def all_five_events() -> Script:
+    return good()
+
+
+@case("EVT-1", FAILED)
+def thinking_dropped() -> Script:
+    return with_frames([f for f in run_frames() if f["type"] != "agent_thinking"])
+
+
+@case("EVT-1", OK)
+def echo_without_tools() -> Script:
+    return with_frames(run_frames(agent="echo", tools=()), uses_tools=False)
+
+
+@case("EVT-2", OK)
+def refusal_is_a_whole_run() -> Script:
+    return with_frames([error("UNKNOWN_AGENT")])
+
+
+@case("EVT-2", FAILED)
+def completed_before_last_tool() -> Script:
+    frames = run_frames()
+    frames[-1], frames[-2] = frames[-2], frames[-1]
+    return with_frames(frames)
+
+
+@case("EVT-2", FAILED)
+def no_terminal_frame() -> Script:
+    return with_frames(run_frames()[:-1])
+
+
+@case("EVT-2", FAILED)
+def started_twice() -> Script:
+    frames = run_frames()
+    return with_frames([frames[0], *frames])
+
+
+@case("EVT-3", OK)
+def tools_paired() -> Script:
+    return good()
+
+
+@case("EVT-3", FAILED)
+def completion_with_fresh_execution_id() -> Script:
+    frames = run_frames()
+    frames[3]["data"]["execution_id"] = "exec_other"
+    return with_frames(frames)
+
+
+@case("EVT-3", NS)
+def paired_by_tool_name() -> Script:
+    frames = run_frames()
+    for frame in frames:
+        frame["data"].pop("execution_id", None)
+    return with_frames(frames)
+
+
+@case("EVT-4", OK)
+def fields_typed() -> Script:
+    return good()
+
+
+@case("EVT-4", FAILED)
+def step_number_as_string() -> Script:
+    frames = run_frames()
+    frames[1]["data"]["step_number"] = "1"
+    return with_frames(frames)
+
+
+@case("EVT-4", FAILED)
+def failed_tool_without_error() -> Script:
+    frames = run_frames()
+    frames[3]["data"].update(success=False)
+    return with_frames(frames)
+
+
+@case("EVT-5", OK)
+def ids_stable() -> Script:
+    return good()
+
+
+@case("EVT-5", FAILED)
+def thread_id_drifts() -> Script:
+    frames = run_frames()
+    frames[3]["thread_id"] = "thread_other"
+    return with_frames(frames)
+
+
+@case("EVT-5", FAILED)
+def given_run_id_ignored() -> Script:
+    frames = canonical_run("alice", "thread_a_run_server", "thread_a")
+    return with_frames(frames)
+
+
+@case("EVT-6", OK)
+def timestamps_increase() -> Script:
+    return good()
+
+
+@case("EVT-6", FAILED)
+def timestamp_goes_back() -> Script:
+    frames = run_frames()
+    frames[2]["timestamp"] = "2026-11-25T09:59:00+00:00"
+    return with_frames(frames)
+
+
+@case("EVT-6", NS)
+def unix_float_timestamps() -> Script:
+    frames = run_frames()
+    for i, frame in enumerate(frames):
+        frame["timestamp"] = 1764064800.0 + i
+    return with_frames(frames)
+
+
+@case("EVT-7", OK)
+def timely() -> Script:
+    return good()
+
+
+@case("EVT-7", FAILED)
+def late_start() -> Script:
+    script = Script().connect("a1", "alice").start("a1", "thread_a_run_1", "thread_a").wait(2.5)
+    return script.recv_all("a1", run_frames())
+
+
+@case("EVT-7", FAILED)
+def slow_tool_without_heartbeat() -> Script:
+    frames = run_frames()
+    script = with_frames(frames[:3], scenario="slow_tool", e2e=True).wait(3.0)
+    return script.recv_all("a1", frames[3:])
+
+
+@case("EVT-7", OK)
+def slow_tool_with_heartbeat() -> Script:
+    frames = run_frames()
+    script = with_frames(frames[:3], scenario="slow_tool", e2e=True).wait(1.0)
+    script.recv("a1", {"type": "heartbeat", "timestamp": "2026-11-25T10:00:01+00:00"}).wait(2.0)
+    return script.recv_all("a1", frames[3:])
+
+
+@case("EVT-8", OK)
+def delivered_once() -> Script:
+    return good()
+
+
+@case("EVT-8", FAILED)
+def thinking_delivered_twice() -> Script:
+    frames = run_frames()
+    return with_frames([frames[0], frames[1], frames[1], *frames[2:]])
+
+
+# --- ISO --------------------------------------------------------------------------------------------------------
+
+
+def two_users() -> Script:
+    script = Script().connect("a1", "alice").connect("b1", "bob")
+    script.start("a1", "thread_a_run_1", "thread_a").start("b1", "thread_b_run_1", "thread_b")
+    return script
+
+
+@case("ISO-1", OK)
+def users_see_their_own() -> Script:
+    script = two_users()
+    script.recv_all("a1", canonical_run("alice", "thread_a_run_1", "thread_a"))
+    return script.recv_all("b1", canonical_run("bob", "thread_b_run_1", "thread_b"))
+
+
+@case("ISO-1", FAILED)
+def frame_leaks_to_other_user() -> Script:
+    script = two_users()
+    alice = canonical_run("alice", "thread_a_run_1", "thread_a")
+    script.recv_all("a1", alice)
+    script.recv_all("b1", canonical_run("bob", "thread_b_run_1", "thread_b"))
+    return script.recv("b1", alice[2])
+
+
+@case("ISO-2", OK)
+def both_tabs_receive() -> Script:
+    script = Script().connect("a1", "alice").connect("a2", "alice").start("a1", "thread_a_run_1", "thread_a")
+    frames = canonical_run("alice", "thread_a_run_1", "thread_a")
+    return script.recv_all("a1", frames).recv_all("a2", frames)
+
+
+@case("ISO-2", FAILED)
+def second_tab_starved() -> Script:
+    script = Script().connect("a1", "alice").connect("a2", "alice").start("a1", "thread_a_run_1", "thread_a")
+    return script.recv_all("a1", canonical_run("alice", "thread_a_run_1", "thread_a"))
+
+
+def server_threads(thread_a: str, thread_b: str) -> Script:
+    script = Script().connect("a1", "alice").connect("b1", "bob")
+    script.start("a1", "ra", None).start("b1", "rb", None)
+    script.recv_all("a1", canonical_run("alice", "ra", thread_a))
+    return script.recv_all("b1", canonical_run("bob", "rb", thread_b))
+
+
+@case("ISO-3", OK)
+def server_threads_distinct() -> Script:
+    return server_threads("thread_1", "thread_2")
+
+
+@case("ISO-3", FAILED)
+def server_threads_collide() -> Script:
+    return server_threads("thread_1", "thread_1")
+
+
+def leaver_and_stayer(stayer_end: dict) -> Script:
+    script = Script().connect("a1", "alice").connect("b1", "bob")
+    script.start("b1", "thread_b_run_1", "thread_b").start("a1", "thread_a_run_1", "thread_a").close("a1")
+    frames = canonical_run("bob", "thread_b_run_1", "thread_b")
+    return script.recv_all("b1", frames[:-1] + [stayer_end]).health()
+
+
+@case("ISO-4", OK)
+def disconnect_harms_nobody() -> Script:
+    return leaver_and_stayer(canonical_run("bob", "thread_b_run_1", "thread_b")[-1])
+
+
+@case("ISO-4", FAILED)
+def disconnect_cancels_others() -> Script:
+    end = canonical_run("bob", "thread_b_run_1", "thread_b")[-1]
+    end["data"] = {"status": "failed", "final_response": ""}
+    return leaver_and_stayer(end)
+
+
+# --- FAIL -------------------------------------------------------------------------------------------------------
+
+
+def scenario(name: str, frames: list[dict]) -> Script:
+    return with_frames(frames, scenario=name, e2e=True)
+
+
+@case("FAIL-1", OK)
+def resolution_failure_surfaced() -> Script:
+    return scenario("unresolvable_thread", [error("THREAD_RESOLUTION_FAILED")])
+
+
+@case("FAIL-1", FAILED)
+def resolution_failure_silent() -> Script:
+    return scenario("unresolvable_thread", [])
+
+
+@case("FAIL-1", SKIPPED)
+def scenarios_not_offered() -> Script:
+    script = Script().connect("a1", "alice", e2e=True, greeting=hello("alice"))
+    return script.start("a1", "thread_a_run_1", "thread_a", scenario="unresolvable_thread").recv("a1", error("E2E_NOT_ALLOWED"))
+
+
+@case("FAIL-2", OK)
+def tool_error_surfaced() -> Script:
+    frames = run_frames()
+    frames[3]["data"] = {"tool_name": "search", "execution_id": "exec_1", "success": False, "error": "boom", "duration_ms": 1}
+    frames[-1]["data"] = {"status": "failed", "final_response": ""}
+    return scenario("tool_error", frames[:4] + frames[-1:])
+
+
+@case("FAIL-2", FAILED)
+def tool_error_reported_as_success() -> Script:
+    return scenario("tool_error", run_frames())
+
+
+@case("FAIL-3", OK)
+def crash_surfaced() -> Script:
+    return scenario("agent_crash", run_frames()[:1] + [error("AGENT_FAILED")])
+
+
+@case("FAIL-3", FAILED)
+def crash_silent() -> Script:
+    return scenario("agent_crash", run_frames()[:1])
+
+
+@case("FAIL-4", OK)
+def scenario_honoured() -> Script:
+    return scenario("agent_crash", run_frames()[:1] + [error("AGENT_FAILED")])
+
+
+@case("FAIL-4", FAILED)
+def scenario_ignored() -> Script:
+    return scenario("agent_crash", run_frames())
+
+
+@case("FAIL-4", FAILED)
+def scenarios_claimed_then_refused() -> Script:
+    return scenario("tool_error", [error("E2E_NOT_ALLOWED")])
+
+
+@case("FAIL-4", SKIPPED)
+def scenario_refused_without_hooks() -> Script:
+    return scenarios_not_offered()
+
+
+# --- ROB --------------------------------------------------------------------------------------------------------
+
+
+def probe(kind: str, answer: list[dict], *, text: str = "{not json", close: int | None = None) -> Script:
+    script = Script().connect("a1", "alice").send("a1", text, note={"probe": kind})
+    if close is not None:
+        return script.close("a1", close, by="server")
+    return script.send("a1", {"type": "ping"}).recv_all("a1", answer + [{"type": "pong"}])
+
+
+@case("ROB-1", OK)
+def invalid_json_answered() -> Script:
+    return probe("invalid_json", [error("JSON_PARSE_ERROR", None)]).run("a1", "alice")
+
+
+@case("ROB-1", FAILED)
+def invalid_json_closes() -> Script:
+    return probe("invalid_json", [], close=1011)
+
+
+@case("ROB-2", OK)
+def unknown_type_answered() -> Script:
+    return probe("unknown_type", [error("UNKNOWN_MESSAGE_TYPE", None)], text='{"type":"nope"}')
+
+
+@case("ROB-2", FAILED)
+def unknown_type_ignored() -> Script:
+    return probe("unknown_type", [], text='{"type":"nope"}')
+
+
+@case("ROB-3", OK)
+def oversize_closes_1009() -> Script:
+    return probe("oversize", [], close=1009)
+
+
+@case("ROB-3", FAILED)
+def oversize_accepted() -> Script:
+    return probe("oversize", [error("INVALID_MESSAGE", None)])
+
+
+@case("ROB-4", OK)
+def binary_answered() -> Script:
+    return probe("binary", [error("BINARY_NOT_SUPPORTED", None)])
+
+
+@case("ROB-4", NS)
+def binary_closes_1003() -> Script:
+    return probe("binary", [], close=1003)
+
+
+@case("ROB-4", FAILED)
+def binary_crashes() -> Script:
+    return probe("binary", [], close=1011)
+
+
+@case("ROB-5", OK)
+def ping_answered() -> Script:
+    return probe("ping", [], text='{"type":"ping"}').ws_ping("a1", True)
+
+
+@case("ROB-5", FAILED)
+def protocol_ping_unanswered() -> Script:
+    return Script().connect("a1", "alice").ws_ping("a1", False)
+
+
+def flood_then_run(delay: float) -> Script:
+    script = Script().connect("x", "mallory").connect("b1", "bob")
+    for _ in range(3):
+        script.send("x", "{bad", note={"probe": "flood"})
+    script.start("b1", "thread_b_run_1", "thread_b").wait(delay)
+    return script.recv_all("b1", canonical_run("bob", "thread_b_run_1", "thread_b"))
+
+
+@case("ROB-6", OK)
+def flood_harmless() -> Script:
+    return flood_then_run(0.0)
+
+
+@case("ROB-6", FAILED)
+def flood_delays_others() -> Script:
+    return flood_then_run(3.0)
+
+
+# --- SEC --------------------------------------------------------------------------------------------------------
+
+
+def impersonation(run_as: str) -> Script:
+    script = Script().connect("m1", "mallory").connect("a1", "alice")
+    script.start("m1", "thread_m_run_1", "thread_m", claims_user="alice")
+    return script.recv_all("m1", canonical_run(run_as, "thread_m_run_1", "thread_m"))
+
+
+@case("SEC-1", OK)
+def payload_user_id_ignored() -> Script:
+    return impersonation("mallory")
+
+
+@case("SEC-1", FAILED)
+def payload_user_id_honoured() -> Script:
+    return impersonation("alice")
+
+
+@case("SEC-2", OK)
+def nothing_leaks() -> Script:
+    return Script().connect("x", None, token="expired", status=403, body=AUTH_BODY)
+
+
+@case("SEC-2", FAILED)
+def token_echoed_in_body() -> Script:
+    body = json.dumps({"error_code": "AUTH_FAILED", "message": f"bad token {TOKEN}"})
+    return Script().connect("x", None, token="expired", status=403, body=body)
+
+
+@pytest.mark.parametrize("c", CASES, ids=[f"{c.rule}-{c.name}" for c in CASES])
+def test_rule_grades_transcript(c: Case) -> None:
+    verdict = judge(c.build().transcript, c.context, [c.rule])
+    assert verdict.grade(c.rule) is c.grade, "\n".join(f"{f.grade.value}: {f.message}" for f in verdict.findings)
+
+
+def test_every_requirement_has_a_failing_and_a_passing_transcript() -> None:
+    graded = {(c.rule, c.grade) for c in CASES}
+    missing = [f"{rid} {g.value}" for rid in CATALOG for g in (OK, FAILED) if (rid, g) not in graded]
+    assert not missing, f"no must-fire/must-pass transcript for: {missing}"
+
+
+def test_judge_survives_frames_that_are_not_objects() -> None:
+    script = good()
+    for junk in ("[]", "null", '"text"', "{}", '{"type": 5}', '{"type":"agent_started","data":[1]}', "not json"):
+        script.recv("a1", junk)
+    verdict = judge(script.transcript)
+    assert all("could not be read" not in f.message for f in verdict.findings)
