@@ -114,6 +114,14 @@ class Run:
         return self.spec.get("run_id")
 
     @property
+    def unknown(self) -> list[str]:
+        """Types the contract does not know that carry this run's id (a ``reasoning`` where thinking was due)."""
+        return [
+            str(r.type) for r in self.conn.frames
+            if r.type not in KNOWN_TYPES and r.type is not None and run_id_of(r.frame) == self.run_id
+        ]
+
+    @property
     def events(self) -> list[Record]:
         return [r for r in self.frames if r.type in EVENTS]
 

@@ -50,6 +50,8 @@ def all_kinds(view: View, ctx: Context) -> Iterator[Finding]:
         if not run.frames:
             missing = ["every event (no frame of the run arrived)"]
         failed = [f"missing {', '.join(missing)}"] if missing else []
+        if missing and run.unknown:
+            failed.append(f"the run sent types the contract does not know: {', '.join(dict.fromkeys(run.unknown))}")
         if types.count("tool_executing") != types.count("tool_completed"):
             failed.append(f"{types.count('tool_executing')} tool_executing but {types.count('tool_completed')} tool_completed")
         yield _verdict("EVT-1", run, failed, [], [run.start.seq], f"events {', '.join(dict.fromkeys(map(str, types)))}")
