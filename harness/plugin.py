@@ -1,1 +1,234 @@
-"""pytest plugin of wsagent (registered through the ``pytest11`` entry point)."""
+"""The wsagent pytest plugin: options, fixtures, markers and outcomes; everything else is delegated.
+
+Registered through the ``pytest11`` entry point and inert until a test uses its fixtures: configuration is
+resolved once in ``pytest_configure`` (a misconfiguration stops the session with one line), targets start lazily
+from plain session fixtures (one embedded server per xdist worker and mode), and each test's grades travel to the
+controller in ``user_properties`` for the reports.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from harness import __version__
+from harness.case import Case
+from harness.catalog import CATALOG, Area
+from harness.config import OPTIONS, HarnessConfig, resolve
+from harness.errors import ConfigError, HarnessError
+from harness.report import ERROR, CaseResult, Conformance
+from harness.targets import Target, Targets
+
+CONFIG_KEY = pytest.StashKey[HarnessConfig]()
+TARGETS_KEY = pytest.StashKey[Targets]()
+PROPERTY = "wsagent"
+IDS_PROPERTY = "wsagent_ids"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("wsagent", "wsagent conformance harness")
+    for opt in OPTIONS:
+        if opt.flag:
+            group.addoption(opt.cli, action="store_true", default=False, help=f"{opt.help} [env {opt.env}]")
+        elif opt.name == "header":
+            group.addoption(opt.cli, action="append", default=[], help=f"{opt.help} [env {opt.env}]")
+        else:
+            group.addoption(opt.cli, default=None, help=f"{opt.help} [env {opt.env}; default {opt.default!r}]")
+        if opt.ini:
+            parser.addini(opt.ini_key, help=opt.help, default="")
+    group.addoption("--wsagent-only", action="append", default=[], help="run only cases of these areas or requirement IDs")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "requirement(*ids): the contract requirement IDs a case judges")
+    config.addinivalue_line("markers", "noisy: a flood or load case, off against remote targets unless --wsagent-allow-noisy")
+    try:
+        config.stash[CONFIG_KEY] = resolve(
+            cli=lambda opt: config.getoption(opt.cli),
+            ini=lambda opt: config.getini(opt.ini_key),
+        )
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.pluginmanager.register(Collector(config.stash[CONFIG_KEY]), "wsagent-collector")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for mark in item.iter_markers("requirement"):
+            unknown = [i for i in mark.args if i not in CATALOG]
+            if unknown:
+                raise pytest.UsageError(f"wsagent: {item.nodeid} names unknown requirement IDs {unknown}")
+    only = {value.strip() for raw in config.getoption("--wsagent-only") for value in raw.split(",") if value.strip()}
+    if not only:
+        return
+    areas = {a.value for a in Area}
+    bad = sorted(only - areas - set(CATALOG))
+    if bad:
+        raise pytest.UsageError(f"wsagent: --only takes areas ({', '.join(sorted(areas))}) or requirement IDs, not {bad}")
+    keep, drop = [], []
+    for item in items:
+        ids = requirement_ids(item)
+        selected = any(i in only or CATALOG[i].area.value in only for i in ids)
+        (keep if selected else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def requirement_ids(item: pytest.Item) -> tuple[str, ...]:
+    ids: list[str] = []
+    for mark in item.iter_markers("requirement"):
+        ids.extend(a for a in mark.args if a not in ids)
+    return tuple(ids)
+
+
+@pytest.fixture(scope="session")
+def wsagent_config(pytestconfig: pytest.Config) -> HarnessConfig:
+    """The resolved configuration (CLI > environment > ini > default)."""
+    return pytestconfig.stash[CONFIG_KEY]
+
+
+@pytest.fixture(scope="session")
+def wsagent_targets(pytestconfig: pytest.Config, wsagent_config: HarnessConfig) -> Iterator[Targets]:
+    targets = Targets(wsagent_config)
+    pytestconfig.stash[TARGETS_KEY] = targets
+    yield targets
+    targets.close()
+
+
+def _or_exit(make: Any) -> Any:
+    try:
+        return make()
+    except HarnessError as exc:
+        pytest.exit(str(exc), returncode=2)
+
+
+@pytest.fixture(scope="session")
+def wsagent_target(wsagent_targets: Targets) -> Target:
+    """The main target: the user's URL, or the bundled reference server started for this worker."""
+    return _or_exit(wsagent_targets.main)
+
+
+@pytest.fixture(scope="session")
+def wsagent_production(wsagent_targets: Targets) -> Target:
+    """A production-mode target (E2E-3); skips with the reason when there is none."""
+    target = _or_exit(wsagent_targets.production)
+    if isinstance(target, str):
+        pytest.skip(target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def wsagent_e2e_env(wsagent_targets: Targets) -> Target:
+    """A target running with the E2E env fallback (E2E-1); skips with the reason when there is none."""
+    target = _or_exit(wsagent_targets.e2e_env)
+    if isinstance(target, str):
+        pytest.skip(target)
+    return target
+
+
+@pytest.fixture
+async def wsagent(request: pytest.FixtureRequest, wsagent_config: HarnessConfig, wsagent_target: Target, wsagent_targets: Targets) -> AsyncIterator[Case]:
+    """A case bound to the main target; call ``check()`` at the end to judge it."""
+    item = request.node
+    if item.get_closest_marker("noisy") and not wsagent_target.embedded and not wsagent_config.allow_noisy:
+        pytest.skip("noisy case against a remote target: allow it with --wsagent-allow-noisy")
+    case = Case(wsagent_config, wsagent_target, requirement_ids(item), item.nodeid, wsagent_targets.ssl_context(wsagent_target.url))
+    try:
+        yield case
+    finally:
+        await case.aclose()
+        _report(item, case)
+
+
+def _report(item: pytest.Item, case: Case) -> None:
+    """Attach the redacted transcript and the findings to Allure; hand the grades to the controller."""
+    if case.outcome is not None:
+        item.user_properties.append((PROPERTY, json.dumps(case.outcome.to_dict())))
+    try:
+        import allure
+    except ImportError:  # allure-pytest is a dependency; this only guards a broken install
+        return
+    for req_id in case.ids:
+        allure.dynamic.label("requirement", req_id)
+        allure.dynamic.feature(req_id)
+        allure.dynamic.epic(CATALOG[req_id].area.value)
+    allure.attach(case.transcript.dumps(), "transcript.jsonl", allure.attachment_type.JSON)
+    if case.outcome is not None:
+        allure.attach(json.dumps(case.outcome.to_dict(), indent=2), "findings.json", allure.attachment_type.JSON)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    ids = requirement_ids(item)
+    if ids:
+        item.user_properties.append((IDS_PROPERTY, ",".join(ids)))
+
+
+class Collector:
+    """Folds finished cases into the conformance summary, on the xdist controller or the only process."""
+
+    def __init__(self, config: HarnessConfig) -> None:
+        self.config = config
+        self.results = Conformance(environment=config.environment)
+        self.failures: dict[str, pytest.TestReport] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        if IDS_PROPERTY not in props:
+            return
+        if report.when != "teardown":
+            if report.outcome != "passed":
+                self.failures[report.nodeid] = report
+            return
+        ids = tuple(props[IDS_PROPERTY].split(","))
+        result = CaseResult(report.nodeid, ids)
+        earlier = self.failures.pop(report.nodeid, None)
+        if PROPERTY in props:
+            outcome = json.loads(props[PROPERTY])
+            result.grades = dict(outcome["grades"])
+            result.messages = [f"{f['rule']} {f['grade']}: {f['message']}" for f in outcome["findings"] if f["grade"] != "OK"]
+            self.results.target = outcome["target"]
+            self.results.environment = outcome["environment"]
+            self.results.versions["server"] = outcome["server_version"]
+        elif earlier is not None:
+            grade = "SKIPPED" if earlier.skipped else ERROR
+            reason = _reason(earlier)
+            result.grades = dict.fromkeys(ids, grade)
+            result.messages = [f"{i} {grade}: {report.nodeid}: {reason}" for i in ids]
+        self.results.cases.append(result)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(session.config, "workerinput") or self.config.report_dir is None or not self.results.cases:
+            return
+        self.results.target = self.results.target or self.config.target or "embedded reference server"
+        self.results.versions["harness"] = __version__
+        self.results.write(self.config.report_dir)
+
+
+def _reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple):
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    crash = getattr(longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(longrepr)
+    return text.splitlines()[0] if text else "unknown error"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """A harness error inside a test (secret mismatch, unreachable target) stops the session with its one line."""
+    try:
+        return (yield)
+    except HarnessError as exc:
+        pytest.exit(str(exc), returncode=2)
+
+
+def load_outcome(report: pytest.TestReport) -> dict[str, Any] | None:
+    for name, value in report.user_properties:
+        if name == PROPERTY:
+            return json.loads(value)
+    return None
+

@@ -111,16 +111,15 @@ class Record:
     frame: Any = None
     info: dict[str, Any] = field(default_factory=dict)
     note: dict[str, Any] = field(default_factory=dict)
+    type: str | None = field(init=False, default=None)
+    """The frame's ``type`` when it is a JSON object with a string type (read once: rules ask for it often)."""
 
-    @property
-    def type(self) -> str | None:
-        """The frame's ``type`` when it is a JSON object with a string type."""
+    def __post_init__(self) -> None:
         frame = self.frame
         if isinstance(frame, dict):
             value = frame.get("type")
             if isinstance(value, str):
-                return value
-        return None
+                self.type = value
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {

@@ -77,6 +77,16 @@ class Conn:
         features = self.hello_field("features")
         return features if isinstance(features, Mapping) else {}
 
+    @cached_property
+    def keyed(self) -> dict[Any, list[tuple[tuple[Any, ...], Record]]]:
+        """EVT-8's keyed events on this connection, grouped by run id (built once, read per run)."""
+        groups: dict[Any, list[tuple[tuple[Any, ...], Record]]] = {}
+        for record in self.frames:
+            key = event_key(record)
+            if key is not None:
+                groups.setdefault(key[0], []).append((key, record))
+        return groups
+
     def open_during(self, start: float, end: float) -> bool:
         """Was this connection open over the whole interval (so it should have seen the user's events)?"""
         closed = self.closed_at
@@ -210,8 +220,17 @@ class View:
     def users(self) -> set[str]:
         return {c.user for c in self.conns.values() if c.accepted and c.user is not None}
 
+    @cached_property
+    def _conns_by_user(self) -> dict[str | None, list[Conn]]:
+        by_user: dict[str | None, list[Conn]] = {}
+        for conn in self.conns.values():
+            if conn.accepted:
+                by_user.setdefault(conn.user, []).append(conn)
+        return by_user
+
     def conns_of(self, user: str | None) -> list[Conn]:
-        return [c for c in self.conns.values() if c.accepted and c.user == user]
+        """The accepted connections of ``user``."""
+        return self._conns_by_user.get(user, [])
 
     @cached_property
     def run_ids_by_user(self) -> dict[str | None, set[Any]]:

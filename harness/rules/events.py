@@ -14,7 +14,7 @@ from harness.grades import Finding, Grade
 from harness.normalize import ERROR_TYPES, MISSING, envelope, table
 from harness.rules.base import Context, finding, rule
 from harness.transcript import Record
-from harness.view import Run, View, event_key
+from harness.view import Run, View
 
 TERMINAL_TYPES = ("agent_completed",) + ERROR_TYPES
 IDS = ("run_id", "thread_id", "user_id", "agent_name")
@@ -341,7 +341,9 @@ def timeliness(view: View, ctx: Context) -> Iterator[Finding]:
             marks.append(where)
         yield _verdict("EVT-7", run, failed, [], marks, f"started in {((started.t - t0) if started else 0):.3f} s")
     for run in view.runs:
-        if run.scenario == "slow_tool" and not run.refusal and run.frames:
+        if run.scenario == "slow_tool" and run.refusal:
+            yield finding("EVT-7", Grade.SKIPPED, f"{_label(run)}: slow_tool refused, so the heartbeat clause cannot be checked", run.start.seq)
+        elif run.scenario == "slow_tool" and run.frames:
             yield _heartbeat_during_slow_tool(run)
 
 
@@ -379,10 +381,7 @@ def once_per_connection(view: View, ctx: Context) -> Iterator[Finding]:
         keyed = 0
         for conn in view.conns_of(run.user):
             seen: set[tuple[Any, ...]] = set()
-            for record in conn.frames:
-                key = event_key(record)
-                if key is None or key[0] != run.run_id:
-                    continue
+            for key, record in conn.keyed.get(run.run_id, ()):
                 keyed += 1
                 if key in seen:
                     failed.append(f"{record.type} {key[2]!r} delivered twice on {conn.label}")

@@ -1,0 +1,191 @@
+"""One conformance case: its target, its users, its recorded transcript, and the judgement that ends it.
+
+The ``wsagent`` fixture hands a test one :class:`Case`. The test drives traffic through it (connect, start runs,
+send probes), then calls :meth:`Case.check`, which judges the transcript for the test's requirement IDs and turns
+the grades into a pytest outcome: OK passes, FAILED fails with the findings and the frames, SKIPPED skips with the
+reason, NON-STRICT passes with a warning (fails in strict mode).
+"""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+
+from harness.client import Connection, RunHandle, Session
+from harness.config import HarnessConfig
+from harness.errors import ConfigError, SecretMismatch
+from harness.grades import Finding, Grade
+from harness.judge import Verdict, judge
+from harness.rules import Context
+from harness.targets import Target
+from harness.transcript import Transcript
+
+__all__ = ["Case", "NonStrictWarning", "Outcome"]
+
+
+class NonStrictWarning(UserWarning):
+    """A requirement passed NON-STRICT: the target deviates where the contract tolerates it."""
+
+
+class Outcome:
+    """The grades of one case, kept for the reports (travels from xdist workers in ``user_properties``)."""
+
+    def __init__(self, verdict: Verdict, ids: Iterable[str], target: Target) -> None:
+        self.grades: dict[str, Grade] = {}
+        for req_id in ids:
+            grade = verdict.grade(req_id)
+            if grade is None:
+                verdict.findings.append(Finding(req_id, Grade.FAILED, f"{req_id}: the case's frames never exercised it (nothing to judge)"))
+                grade = Grade.FAILED
+            self.grades[req_id] = grade
+        self.verdict = verdict
+        self.target = target
+
+    def failing(self, strict: bool) -> list[Finding]:
+        bad = {Grade.FAILED, Grade.NON_STRICT} if strict else {Grade.FAILED}
+        return [f for f in self.verdict.findings if f.rule in self.grades and f.grade in bad]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "grades": {k: g.value for k, g in self.grades.items()},
+            "findings": [f.to_dict() for f in self.verdict.findings if f.rule in self.grades],
+            "unknown_types": self.verdict.unknown_types,
+            "target": self.target.url,
+            "environment": self.target.environment,
+            "server_version": self.target.version,
+        }
+
+
+class Case:
+    """What a test drives; created per test by the ``wsagent`` fixture."""
+
+    def __init__(self, config: HarnessConfig, target: Target, ids: tuple[str, ...], name: str, ssl_context: Any = None) -> None:
+        self.config = config
+        self.target = target
+        self.ids = ids
+        self.name = name
+        self.transcript = Transcript(meta={"case": name, "target": target.url, "environment": target.environment})
+        self.outcome: Outcome | None = None
+        self._tag = uuid.uuid4().hex[:8]
+        self._ssl = ssl_context
+        self._sessions: dict[str, Session] = {}
+
+    @property
+    def agents(self) -> Any:
+        return self.config.agents
+
+    def user(self, name: str = "alice") -> str:
+        """A user id unique to this case, so concurrent cases never share a user (ISO rules judge across users)."""
+        return self.target.tokens.user(f"wsagent-{self._tag}-{name}")
+
+    def use(self, target: Target) -> None:
+        """Point the case at another target (production, E2E env) before it connects."""
+        if self._sessions:
+            raise RuntimeError("wsagent: choose the target before the first connection")
+        self.target = target
+        self.transcript.meta.update(target=target.url, environment=target.environment)
+
+    def _session(self) -> Session:
+        session = self._sessions.get(self.target.url)
+        if session is None:
+            session = Session(
+                self.target.url,
+                self.transcript,
+                secret=self.target.secret,
+                environment=self.target.environment,
+                open_timeout=self.config.open_timeout,
+                default_timeout=self.config.timeout,
+                extra_headers=dict(self.config.headers),
+                ssl=self._ssl,
+                start_template=self.config.start_template,
+            )
+            self._sessions[self.target.url] = session
+        return session
+
+    def token(self, user: str | None, kind: str = "valid") -> str | None:
+        try:
+            if kind == "valid":
+                return self.target.tokens.valid(user)
+            return self.target.tokens.bad(kind)
+        except ConfigError as exc:
+            pytest.skip(f"needs the signing secret ({exc})")
+
+    async def connect(self, user: str | None = None, *, token: str = "valid", transport: str = "bearer", e2e: bool | None = None) -> Connection:
+        """Open (or attempt) one connection; a refused handshake is recorded and returned, never raised."""
+        user = user if user is not None else self.user()
+        if e2e is None:
+            e2e = self.config.e2e == "headers"
+        raw = self.token(user, token)
+        session = self._session()
+        if not session.started:
+            await session.__aenter__()
+        return await session.connect(user if token == "valid" else None, raw, transport=transport, e2e=e2e, token_kind=token)
+
+    async def connect_ok(self, user: str | None = None, **kw: Any) -> Connection:
+        """A connection that must be accepted for the case to mean anything; a secret mismatch stops the run."""
+        conn = await self.connect(user, **kw)
+        if not conn.accepted:
+            body = (conn.handshake.info.get("body") or "") if conn.handshake else ""
+            if conn.status in (401, 403) and "AUTH_FAILED" in body:
+                raise SecretMismatch(
+                    f"wsagent: the target rejects freshly minted valid tokens with AUTH_FAILED: the harness's secret "
+                    f"({self.config.secret_source}) does not match the target's"
+                )
+        return conn
+
+    async def run(self, conn: Connection, agent: str | None = None, request: str = "wsagent conformance run", **kw: Any) -> RunHandle:
+        """Start a run and wait for its terminal frame (or the timeout; the rules judge what came)."""
+        agent = agent or self.agents.tools
+        uses_tools = kw.pop("uses_tools", agent != self.agents.plain)
+        handle = await conn.start_run(agent, request, uses_tools=uses_tools, **kw)
+        await conn.wait_for_terminal(handle.run_id, self.config.timeout)
+        return handle
+
+    def context(self) -> Context:
+        return Context(environment=self.target.environment, limits=self.config.limits, capabilities=self.target.capabilities)
+
+    def judge(self, ids: Iterable[str] | None = None) -> Verdict:
+        return judge(self.transcript, self.context(), list(ids) if ids is not None else list(self.ids))
+
+    def check(self, ids: Iterable[str] | None = None) -> Outcome:
+        """Judge the case and end it: fail, skip or warn as the grades say."""
+        wanted = tuple(ids) if ids is not None else self.ids
+        if not wanted:
+            raise RuntimeError("wsagent: mark the test with @pytest.mark.requirement('ID', ...) or pass ids to check()")
+        outcome = self.outcome = Outcome(self.judge(wanted), wanted, self.target)
+        failing = outcome.failing(self.config.strict)
+        if failing:
+            pytest.fail(self.describe(failing), pytrace=False)
+        grades = set(outcome.grades.values())
+        if grades == {Grade.SKIPPED}:
+            reasons = sorted({f.message for f in outcome.verdict.findings if f.grade is Grade.SKIPPED})
+            pytest.skip("; ".join(reasons))
+        for finding in outcome.verdict.findings:
+            if finding.grade is Grade.NON_STRICT and finding.rule in outcome.grades:
+                warnings.warn(NonStrictWarning(f"{finding.rule} NON-STRICT: {finding.message}"), stacklevel=2)
+        return outcome
+
+    def describe(self, findings: list[Finding]) -> str:
+        """Findings with the frames they point at and the command that reproduces them."""
+        lines = []
+        for finding in findings:
+            lines.append(f"{finding.rule} {finding.grade.value}: {finding.message}")
+            for index in finding.frames[:4]:
+                if 0 <= index < len(self.transcript):
+                    record = self.transcript[index]
+                    shown = record.text if record.text is not None else record.info
+                    lines.append(f"    #{index} {record.conn} {record.direction.value} {record.kind.value}: {str(shown)[:200]}")
+        only = " ".join(f"--only {i}" for i in sorted({f.rule for f in findings}))
+        target = "" if self.target.embedded else f" --target {self.target.url}"
+        lines.append(f"reproduce: wsagent run {only}{target}")
+        return "\n".join(lines)
+
+    async def aclose(self) -> None:
+        for session in self._sessions.values():
+            if session.started:
+                await session.__aexit__(None, None, None)
+        self._sessions.clear()

@@ -1,0 +1,162 @@
+"""The ``wsagent`` command: run the bundled suites, serve the reference server, judge a saved transcript.
+
+``wsagent run`` runs pytest in a subprocess on the installed suites with their own bundled configuration
+(``-c``, ``--rootdir``, plugin autoload off and the needed plugins named with ``-p``), so a user's pytest.ini,
+addopts or a local folder named like our packages cannot change the verdict. Exit codes: 0 every judged ID OK
+(NON-STRICT allowed unless ``--strict``), 1 any FAILED, 2 the harness could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.catalog import CATALOG, Area
+from harness.errors import ConfigError
+
+PLUGINS = ("harness.plugin", "pytest_asyncio.plugin", "xdist.plugin", "allure_pytest.plugin")
+EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+
+
+def suites_dir() -> Path:
+    import suites
+
+    return Path(suites.__file__).resolve().parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wsagent", description="Conformance harness for agent-event WebSocket backends.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the conformance suites against a target (default: the bundled server)")
+    run.add_argument("--target", help="ws:// or wss:// URL of the target; omitted: the embedded reference server")
+    run.add_argument("--environment", help="the target's environment (development, test, staging, production)")
+    run.add_argument("--e2e", choices=("headers", "env", "off"), help="how E2E mode is requested")
+    run.add_argument("--strict", action="store_true", help="count NON-STRICT as failure")
+    run.add_argument("--only", action="append", default=[], metavar="AREA|ID", help="run only these areas or requirement IDs")
+    run.add_argument("-n", dest="workers", default="0", help="parallel workers (pytest-xdist), default 0")
+    run.add_argument("--report-dir", default="reports", type=Path, help="where reports go (default: reports/)")
+    run.add_argument("pytest_args", nargs="*", help="extra pytest arguments after --")
+
+    serve = commands.add_parser("serve", help="run the reference server for local work")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", default="8765")
+    serve.add_argument("--environment", default=None)
+    serve.add_argument("--fault", action="append", default=[], help="switch on a fault (see --list-faults)")
+    serve.add_argument("--list-faults", action="store_true")
+
+    check = commands.add_parser("check", help="judge a recorded transcript (JSON Lines) offline")
+    check.add_argument("transcript", type=Path)
+    check.add_argument("--environment", default=None, help="override the transcript's environment")
+    check.add_argument("--strict", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return run(args)
+        if args.command == "serve":
+            return serve(args)
+        return check(args)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_ERROR
+
+
+def pytest_command(args: argparse.Namespace) -> list[str]:
+    here = suites_dir()
+    results = args.report_dir / "allure-results"
+    cmd = [
+        sys.executable, "-m", "pytest", str(here),
+        "-c", str(here / "pytest.ini"), "--rootdir", str(here),
+        *[part for plugin in PLUGINS for part in ("-p", plugin)],
+        f"--alluredir={results}", f"--junitxml={args.report_dir / 'junit.xml'}",
+        f"--wsagent-report-dir={args.report_dir}",
+    ]
+    for name in ("target", "environment", "e2e"):
+        value = getattr(args, name)
+        if value:
+            cmd.append(f"--wsagent-{name}={value}")
+    if args.strict:
+        cmd.append("--wsagent-strict")
+    for only in args.only:
+        cmd.append(f"--wsagent-only={only}")
+    if str(args.workers) not in ("0", ""):
+        cmd += ["-n", str(args.workers)]
+    return cmd + list(args.pytest_args)
+
+
+def run(args: argparse.Namespace) -> int:
+    known = {a.value for a in Area} | set(CATALOG)
+    bad = [o for only in args.only for o in only.split(",") if o and o not in known]
+    if bad:
+        raise ConfigError(f"wsagent: --only takes areas ({', '.join(a.value for a in Area)}) or requirement IDs, not {', '.join(bad)}")
+    results = args.report_dir / "allure-results"
+    shutil.rmtree(results, ignore_errors=True)
+    (args.report_dir / "conformance.json").unlink(missing_ok=True)
+    env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    code = subprocess.call(pytest_command(args), env=env)
+    summary = args.report_dir / "conformance.json"
+    if code not in (0, 1) or not summary.exists():
+        return EXIT_ERROR
+    return verdict_exit(json.loads(summary.read_text()), args.strict)
+
+
+def verdict_exit(data: dict, strict: bool) -> int:
+    grades = {row["grade"] for row in data["requirements"].values()}
+    if "ERROR" in grades:
+        return EXIT_ERROR
+    if "FAILED" in grades or (strict and "NON-STRICT" in grades):
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def serve(args: argparse.Namespace) -> int:
+    cmd = [sys.executable, "-m", "mock_server", "--host", args.host, "--port", str(args.port)]
+    if args.environment:
+        cmd += ["--environment", args.environment]
+    for fault in args.fault:
+        cmd += ["--fault", fault]
+    if args.list_faults:
+        cmd.append("--list-faults")
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def check(args: argparse.Namespace) -> int:
+    from harness.grades import Grade
+    from harness.judge import judge
+    from harness.rules import Context
+    from harness.transcript import Transcript
+
+    try:
+        transcript = Transcript.load(args.transcript)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"wsagent: cannot read transcript {args.transcript}: {exc}") from None
+    environment = args.environment or str(transcript.meta.get("environment", "development"))
+    verdict = judge(transcript, Context(environment=environment))
+    worst = EXIT_OK
+    for req_id, grade in verdict.grades().items():
+        print(f"{req_id:7} {grade.value if grade else '-':10} {CATALOG[req_id].title}")
+        for finding in verdict.of(req_id):
+            if finding.grade in (Grade.FAILED, Grade.NON_STRICT):
+                print(f"        {finding.grade.value}: {finding.message}")
+        if grade is Grade.FAILED or (args.strict and grade is Grade.NON_STRICT):
+            worst = EXIT_FAILED
+    if verdict.unknown_types:
+        print("frame types the contract does not know: " + ", ".join(f"{k} ×{v}" for k, v in verdict.unknown_types.items()))
+    return worst
+
+
+if __name__ == "__main__":
+    sys.exit(main())

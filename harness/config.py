@@ -1,0 +1,276 @@
+"""Configuration, resolved once: CLI option > environment variable > pytest ini > default.
+
+Every setting is declared once in :data:`OPTIONS` (name, variable, default, help); the plugin registers the CLI
+options and ini keys from that table, the README's option table is generated from it, and :func:`resolve` turns
+the sources into one frozen :class:`HarnessConfig`. The signing secret is the exception: CLI or environment only,
+never ini (an ini file is committed; a secret must not be).
+
+Any problem is a :class:`harness.errors.ConfigError` whose text is one line saying what to set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from harness.errors import ConfigError
+from harness.rules import Limits
+from harness.secrets import resolve_secret, secret_source
+
+__all__ = ["OPTIONS", "Agents", "HarnessConfig", "Option", "resolve"]
+
+ENVIRONMENTS = ("development", "test", "staging", "production")
+E2E_MODES = ("headers", "env", "off")
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One setting: ``--wsagent-<name>``, ``WSAGENT_<NAME>``, ini ``wsagent_<name>``."""
+
+    name: str
+    default: str
+    help: str
+    ini: bool = True
+    flag: bool = False
+
+    @property
+    def cli(self) -> str:
+        return f"--wsagent-{self.name}"
+
+    @property
+    def env(self) -> str:
+        return "WSAGENT_" + self.name.upper().replace("-", "_")
+
+    @property
+    def ini_key(self) -> str:
+        return "wsagent_" + self.name.replace("-", "_")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("target", "", "WebSocket URL of the target (ws:// or wss://); empty starts the bundled reference server"),
+    Option("environment", "development", "environment the target runs in: development, test, staging or production"),
+    Option("secret", "", "HS256 signing secret; default: JWT_SECRET_KEY, then JWT_SECRET_<ENV>, then the dev/test default", ini=False),
+    Option("token-file", "", "file of valid tokens, one per line (for CI without the secret); cases that need the secret are skipped"),
+    Option("e2e", "headers", "E2E mode: headers (send the E2E headers), env (embedded server gets E2E_TESTING=1), off"),
+    Option("strict", "false", "count NON-STRICT as a failure", flag=True),
+    Option("timeout", "30", "seconds to wait for a run's terminal frame or any awaited frame"),
+    Option("open-timeout", "5", "seconds to wait for the WebSocket handshake"),
+    Option("limits", "start=2,run=30,silence=15", "EVT-7 limits in seconds: start, run, silence"),
+    Option("capabilities", "", "declared capabilities, comma separated (e2e_env, no_e2e_env, scenarios)"),
+    Option("start-template", "", "JSON template of the start message with {agent} {request} {thread_id} {run_id} {scenario}"),
+    Option("agents", "tools=researcher,plain=echo,calculator=calculator", "agent names by role: tools, plain, calculator"),
+    Option("header", "", "extra handshake header 'Name: value'; repeat the option or separate with ';' in the variable"),
+    Option("ca-bundle", "", "CA bundle for wss:// targets behind a private CA"),
+    Option("insecure", "false", "do not verify TLS certificates (staging only)", flag=True),
+    Option("allow-noisy", "false", "allow flood and load cases against a remote target", flag=True),
+    Option("production-target", "", "URL of a production target for E2E-3; the embedded run starts one itself"),
+    Option("server-args", "", "extra arguments for the embedded reference server, e.g. '--fault NAME' (self-tests)"),
+    Option("report-dir", "", "write conformance.json and conformance.md into this folder"),
+    Option("issuer", "netra-auth-service", "expected token issuer (iss)"),
+    Option("audience", "netra-platform", "expected token audience (aud)"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Agents:
+    """Agent names by role, so the same cases run against a target whose agents have other names."""
+
+    tools: str = "researcher"
+    plain: str = "echo"
+    calculator: str = ""
+
+
+@dataclass(frozen=True)
+class HarnessConfig:
+    target: str | None
+    environment: str
+    secret: str | None
+    secret_source: str
+    token_file: Path | None
+    e2e: str
+    strict: bool
+    timeout: float
+    open_timeout: float
+    limits: Limits
+    capabilities: frozenset[str]
+    start_template: str | None
+    agents: Agents
+    headers: tuple[tuple[str, str], ...]
+    ca_bundle: Path | None
+    insecure: bool
+    allow_noisy: bool
+    production_target: str | None
+    production_secret: str | None
+    server_args: tuple[str, ...]
+    report_dir: Path | None
+    issuer: str
+    audience: str
+
+    @property
+    def embedded(self) -> bool:
+        return self.target is None
+
+
+Source = Callable[[Option], "str | list[str] | bool | None"]
+
+
+def resolve(cli: Source, ini: Source, environ: Mapping[str, str] | None = None) -> HarnessConfig:
+    """Resolve every option from its sources, in order of precedence, and validate the result."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    for opt in OPTIONS:
+        value = cli(opt)
+        if value in (None, "", [], False):
+            value = env.get(opt.env) or None
+        if value is None and opt.ini:
+            value = ini(opt) or None
+        raw[opt.name] = opt.default if value is None else value
+    return _build(raw, env)
+
+
+def _build(raw: Mapping[str, Any], env: Mapping[str, str]) -> HarnessConfig:
+    environment = str(raw["environment"]).strip().lower()
+    if environment not in ENVIRONMENTS:
+        raise ConfigError(f"wsagent: environment {environment!r} is not one of {', '.join(ENVIRONMENTS)} (set --wsagent-environment or WSAGENT_ENVIRONMENT)")
+    target = _url(str(raw["target"]).strip(), "target") or None
+    token_file = _existing(raw["token-file"], "token-file")
+    secret, source = _secret(raw["secret"], env, environment, token_file, embedded=target is None)
+    production_target = _url(str(raw["production-target"]).strip(), "production-target") or None
+    e2e = str(raw["e2e"]).lower()
+    if e2e not in E2E_MODES:
+        raise ConfigError(f"wsagent: --wsagent-e2e must be one of {', '.join(E2E_MODES)}, not {e2e!r}")
+    template = str(raw["start-template"]).strip() or None
+    if template:
+        _check_template(template)
+    return HarnessConfig(
+        target=target,
+        environment=environment,
+        secret=secret,
+        secret_source=source,
+        token_file=token_file,
+        e2e=e2e,
+        strict=_bool(raw["strict"]),
+        timeout=_seconds(raw["timeout"], "timeout"),
+        open_timeout=_seconds(raw["open-timeout"], "open-timeout"),
+        limits=_limits(str(raw["limits"])),
+        capabilities=frozenset(c.strip() for c in str(raw["capabilities"]).split(",") if c.strip()),
+        start_template=template,
+        agents=_agents(str(raw["agents"])),
+        headers=_headers(raw["header"]),
+        ca_bundle=_existing(raw["ca-bundle"], "ca-bundle"),
+        insecure=_bool(raw["insecure"]),
+        allow_noisy=_bool(raw["allow-noisy"]),
+        production_target=production_target,
+        production_secret=resolve_secret(env, "production") if production_target else None,
+        server_args=tuple(shlex.split(str(raw["server-args"]))),
+        report_dir=Path(str(raw["report-dir"])) if raw["report-dir"] else None,
+        issuer=str(raw["issuer"]),
+        audience=str(raw["audience"]),
+    )
+
+
+def _secret(given: Any, env: Mapping[str, str], environment: str, token_file: Path | None, *, embedded: bool) -> tuple[str | None, str]:
+    """The signing secret and where it came from (a name, never the value).
+
+    The embedded server needs no user secret: without one the harness makes a random one and hands it to both sides.
+    """
+    if given:
+        return str(given), "--wsagent-secret"
+    try:
+        return resolve_secret(env, environment), secret_source(env, environment)
+    except ConfigError:
+        if token_file is not None:
+            return None, "--wsagent-token-file"
+        if embedded:
+            return None, "a random secret shared with the embedded server"
+        raise
+
+
+def _url(value: str, name: str) -> str:
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ConfigError(f"wsagent: {name} {value!r} is not a ws:// or wss:// URL with a host (e.g. wss://staging.example.com/ws)")
+    try:
+        parts.port
+    except ValueError:
+        raise ConfigError(f"wsagent: {name} {value!r} has an invalid port") from None
+    return value
+
+
+def _existing(value: Any, name: str) -> Path | None:
+    if not value:
+        return None
+    path = Path(str(value)).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"wsagent: {name} {str(path)!r} does not exist (set --wsagent-{name} to a readable file)")
+    return path
+
+
+def _bool(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _seconds(value: Any, name: str) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if seconds <= 0:
+        raise ConfigError(f"wsagent: --wsagent-{name} must be a positive number of seconds, not {value!r}")
+    return seconds
+
+
+def _pairs(text: str, name: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"wsagent: --wsagent-{name} takes key=value pairs separated by commas, not {item!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def _limits(text: str) -> Limits:
+    known = {"start": "start_s", "run": "run_s", "silence": "silence_s"}
+    values: dict[str, float] = {}
+    for key, value in _pairs(text, "limits").items():
+        if key not in known:
+            raise ConfigError(f"wsagent: --wsagent-limits knows start, run and silence, not {key!r}")
+        values[known[key]] = _seconds(value, "limits")
+    return Limits(**values)
+
+
+def _agents(text: str) -> Agents:
+    pairs = _pairs(text, "agents")
+    unknown = set(pairs) - {"tools", "plain", "calculator"}
+    if unknown:
+        raise ConfigError(f"wsagent: --wsagent-agents knows the roles tools, plain and calculator, not {', '.join(sorted(unknown))}")
+    return Agents(**pairs)
+
+
+def _headers(value: Any) -> tuple[tuple[str, str], ...]:
+    items = value if isinstance(value, list) else str(value or "").split(";")
+    headers = []
+    for item in filter(None, (i.strip() for i in items)):
+        name, sep, text = item.partition(":")
+        if not sep or not name.strip():
+            raise ConfigError(f"wsagent: header {item!r} is not 'Name: value'")
+        headers.append((name.strip(), text.strip()))
+    return tuple(headers)
+
+
+def _check_template(template: str) -> None:
+    try:
+        parsed = json.loads(template)
+    except ValueError as exc:
+        raise ConfigError(f"wsagent: --wsagent-start-template is not JSON ({exc.args[0]})") from None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("type"), str):
+        raise ConfigError("wsagent: --wsagent-start-template must be a JSON object with a string type")

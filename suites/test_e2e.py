@@ -1,0 +1,61 @@
+"""E2E-1..3: test-mode detection, and that it never weakens auth or leaks into production (PROTOCOL §2)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import Case, Target
+
+SCENARIO = "agent_crash"
+
+
+@pytest.mark.requirement("E2E-1")
+async def test_e2e_headers_detected(wsagent: Case) -> None:
+    await wsagent.connect_ok(e2e=True)
+    wsagent.check()
+
+
+@pytest.mark.requirement("E2E-1")
+async def test_e2e_inactive_without_headers(wsagent: Case) -> None:
+    if "no_e2e_env" not in wsagent.target.capabilities:
+        pytest.skip("the target is not known to run without the E2E env fallback (declare capability no_e2e_env)")
+    await wsagent.connect_ok(e2e=False)
+    wsagent.check()
+
+
+@pytest.mark.requirement("E2E-1")
+async def test_e2e_env_fallback_detected(wsagent: Case, wsagent_e2e_env: Target) -> None:
+    wsagent.use(wsagent_e2e_env)
+    await wsagent.connect_ok(e2e=False)
+    wsagent.check()
+
+
+@pytest.mark.requirement("E2E-2", "SEC-2")
+@pytest.mark.parametrize("kind", ["expired", "alg_none", "wrong_iss", "missing"])
+async def test_bad_token_with_e2e_headers_still_refused(wsagent: Case, kind: str) -> None:
+    await wsagent.connect(token=kind, e2e=True)
+    wsagent.check()
+
+
+@pytest.mark.requirement("E2E-2")
+async def test_bad_token_with_e2e_headers_refused_in_production(wsagent: Case, wsagent_production: Target) -> None:
+    wsagent.use(wsagent_production)
+    await wsagent.connect(token="wrong_iss", e2e=True)
+    wsagent.check()
+
+
+@pytest.mark.requirement("E2E-3")
+async def test_production_grants_nothing(wsagent: Case, wsagent_production: Target) -> None:
+    wsagent.use(wsagent_production)
+    conn = await wsagent.connect_ok(e2e=True)
+    await wsagent.run(conn, scenario=SCENARIO)
+    wsagent.check()
+
+
+@pytest.mark.requirement("E2E-3")
+async def test_scenario_refused_without_e2e(wsagent: Case) -> None:
+    conn = await wsagent.connect_ok(e2e=False)
+    if wsagent.e2e_active(conn):
+        pytest.skip("the target runs every connection as E2E (env fallback): nothing to refuse")
+    await wsagent.run(conn, scenario=SCENARIO)
+    wsagent.check()

@@ -1,0 +1,82 @@
+"""ROB-1..6: bad input gets a clear answer and costs nobody else anything (PROTOCOL §6).
+
+Every probe is marked in the transcript and followed by a ``ping`` barrier: the probe's answer is whatever the
+server sent before the ``pong``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from harness import Case
+
+MAX_MESSAGE = 1_048_576
+FLOOD = 1_000
+
+TEXT_PROBES = [
+    pytest.param("invalid_json", '{"type": "start_agent", ', marks=pytest.mark.requirement("ROB-1", "SEC-2"), id="invalid_json"),
+    pytest.param("not_object", "[1, 2, 3]", marks=pytest.mark.requirement("ROB-2", "SEC-2"), id="not_object"),
+    pytest.param("no_type", '{"payload": {}}', marks=pytest.mark.requirement("ROB-2", "SEC-2"), id="no_type"),
+    pytest.param("unknown_type", '{"type": "make_coffee"}', marks=pytest.mark.requirement("ROB-2", "SEC-2"), id="unknown_type"),
+]
+
+
+@pytest.mark.parametrize(("probe", "text"), TEXT_PROBES)
+async def test_bad_text_answered_and_connection_carries_on(wsagent: Case, probe: str, text: str) -> None:
+    conn = await wsagent.connect_ok()
+    await conn.send_text(text, note={"probe": probe})
+    await conn.barrier(wsagent.config.timeout)
+    await wsagent.run(conn)
+    wsagent.check()
+
+
+@pytest.mark.requirement("ROB-3")
+async def test_oversize_message_closes_1009(wsagent: Case) -> None:
+    conn = await wsagent.connect_ok()
+    await conn.send_text("x" * (MAX_MESSAGE + 1), note={"probe": "oversize"})
+    await conn.wait_closed(wsagent.config.timeout)
+    wsagent.check()
+
+
+@pytest.mark.requirement("ROB-3")
+async def test_invalid_utf8_closes_1007(wsagent: Case) -> None:
+    conn = await wsagent.connect_ok()
+    await conn.send_raw_text(b'{"type": "\xff\xfe"}', note={"probe": "invalid_utf8"})
+    await conn.wait_closed(wsagent.config.timeout)
+    wsagent.check()
+
+
+@pytest.mark.requirement("ROB-4")
+async def test_binary_frame_answered(wsagent: Case) -> None:
+    conn = await wsagent.connect_ok()
+    await conn.send_bytes(b"\x00\x01binary", note={"probe": "binary"})
+    await conn.barrier(wsagent.config.timeout)
+    wsagent.check()
+
+
+@pytest.mark.requirement("ROB-5")
+async def test_pings_answered(wsagent: Case) -> None:
+    conn = await wsagent.connect_ok()
+    await conn.send_json({"type": "ping"}, note={"probe": "ping"})
+    await conn.barrier(wsagent.config.timeout)
+    await conn.ws_ping(wsagent.config.timeout)
+    wsagent.check()
+
+
+@pytest.mark.noisy
+@pytest.mark.requirement("ROB-6", "EVT-7")
+async def test_flood_does_not_delay_other_users(wsagent: Case) -> None:
+    noisy = await wsagent.connect_ok(wsagent.user("mallory"))
+    calm = await wsagent.connect_ok(wsagent.user("calm"))
+
+    async def flood() -> None:
+        for n in range(FLOOD):
+            await noisy.send_text(f'{{"type": "flood", "n": {n}', note={"probe": "flood"})
+
+    flooding = asyncio.create_task(flood())
+    await wsagent.run(calm)
+    await flooding
+    await noisy.barrier(wsagent.config.timeout)
+    wsagent.check()

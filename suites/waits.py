@@ -1,0 +1,12 @@
+"""The suite's deliberate waits, in one place so the report can list them.
+
+Nothing else in suites/ waits on the clock: every other case synchronises on frames (a terminal frame, a ``pong``
+barrier, a close). These are waits the contract itself imposes on the target.
+"""
+
+from __future__ import annotations
+
+SLOW_TOOL_S = 3.0
+"""PROTOCOL §5: the ``slow_tool`` scenario's first tool takes 3 s; its case waits that long for the tool."""
+
+DELIBERATE_WAITS = {"slow_tool": SLOW_TOOL_S}

@@ -1,0 +1,70 @@
+"""The fault-injection self-test: the suite must catch every fault the reference server can switch on.
+
+One test per fault of ``python -m mock_server --list-faults --json`` (no fault name is written in harness/ or
+suites/): the embedded server is started with that fault, the suite runs in strict mode on the cases of the
+fault's requirement IDs, and every (ID, grade) pair the fault declares must come out. A clean run must grade every
+ID OK. ``tests/conftest.py`` prints the fault × ID matrix and the mutation score at the end of the session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.catalog import CATALOG
+
+INNER_TIMEOUT = "3"
+
+
+def list_faults() -> list[dict[str, Any]]:
+    out = subprocess.run([sys.executable, "-m", "mock_server", "--list-faults", "--json"], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+FAULTS = list_faults()
+
+
+def wsagent_run(report_dir: Path, *args: str, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run ``wsagent run`` as a user would, in strict mode with short waits, and return its conformance.json."""
+    cmd = [sys.executable, "-m", "harness.cli", "run", "--strict", "--report-dir", str(report_dir), *args, f"--wsagent-timeout={INNER_TIMEOUT}", "-q", "-p", "no:warnings"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "WSAGENT_", "JWT_SECRET"))}
+    env.update(extra_env or {})
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
+    summary = report_dir / "conformance.json"
+    assert summary.exists(), f"wsagent run wrote no conformance.json (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
+    data = json.loads(summary.read_text())
+    data["exit_code"] = done.returncode
+    data["output"] = done.stdout[-4000:]
+    return data
+
+
+def grades(data: dict[str, Any]) -> dict[str, str]:
+    return {req_id: row["grade"] for req_id, row in data["requirements"].items()}
+
+
+def test_clean_server_grades_every_requirement_ok(tmp_path: Path, record_property: Any) -> None:
+    data = wsagent_run(tmp_path, "-n", "0")
+    got = grades(data)
+    record_property("selftest", json.dumps({"fault": "(none)", "breaks": {}, "grades": got}))
+    not_ok = {req_id: grade for req_id, grade in got.items() if grade != "OK"}
+    assert not not_ok, f"false failures without a fault: {not_ok}\n{data['output']}"
+    assert data["exit_code"] == 0
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[f["name"] for f in FAULTS])
+def test_fault_is_caught(fault: dict[str, Any], tmp_path: Path, record_property: Any) -> None:
+    declared: dict[str, str] = fault["breaks"]
+    assert declared and set(declared) <= set(CATALOG), f"{fault['name']} declares unknown IDs {declared}"
+    only = [arg for req_id in declared for arg in ("--only", req_id)]
+    data = wsagent_run(tmp_path, *only, "--", f"--wsagent-server-args=--fault {fault['name']}")
+    got = grades(data)
+    record_property("selftest", json.dumps({"fault": fault["name"], "breaks": declared, "grades": got}))
+    missed = {req_id: (want, got.get(req_id)) for req_id, want in declared.items() if got.get(req_id) != want}
+    assert not missed, f"{fault['name']} not caught (ID: declared, graded): {missed}\n{data['output']}"
+    assert data["exit_code"] == 1
