@@ -1,0 +1,99 @@
+"""``python -m mock_server``: run the reference server until SIGTERM/SIGINT (or stdin EOF with --exit-with-stdin).
+
+The only place that reads ``os.environ`` (once, into a :class:`ServerEnvironment`). When the server accepts
+connections it prints exactly one line, ``READY ws://<host>:<port>/ws``, to stdout; everything else goes to
+stderr. Configuration problems (unknown environment or fault, no secret in staging/production) are one line on
+stderr and exit code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+
+from mock_server.environment import ServerEnvironment
+from mock_server.errors import StartupError
+from mock_server.faults import CATALOG, Faults
+from mock_server.server import MockServer, ServerConfig
+
+log = logging.getLogger("mock_server")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mock_server", description="wsagent's reference agent-events WebSocket server")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one (default 8765)")
+    parser.add_argument("--environment", help="overrides ENVIRONMENT (default development)")
+    parser.add_argument("--fault", action="append", default=[], metavar="NAME", help="enable a fault (repeatable; also WSAGENT_FAULTS=a,b)")
+    parser.add_argument("--exit-with-stdin", action="store_true", help="shut down gracefully when stdin reaches EOF")
+    parser.add_argument("--list-faults", action="store_true", help="print the fault catalog and exit")
+    parser.add_argument("--json", action="store_true", help="with --list-faults: print a JSON array")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="stderr log level (default INFO)")
+    return parser
+
+
+def print_faults(as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([fault.as_json() for fault in CATALOG.values()]))
+    else:
+        for fault in CATALOG.values():
+            print(fault.as_line())
+
+
+def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    """Block on stdin in a daemon thread; at EOF, ask the loop to stop (the harness closes our stdin to stop us)."""
+    try:
+        while sys.stdin.buffer.read(65536):
+            pass
+    except (OSError, ValueError):
+        pass
+    try:
+        loop.call_soon_threadsafe(stop.set)
+    except RuntimeError:
+        pass  # the loop is already gone
+
+
+async def serve(server: MockServer, *, exit_with_stdin: bool) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await server.start()
+    print(f"READY {server.url}", flush=True)
+    if exit_with_stdin:
+        threading.Thread(target=_watch_stdin, args=(loop, stop), name="stdin watcher", daemon=True).start()
+    await stop.wait()
+    await server.close()
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.list_faults:
+        print_faults(args.json)
+        return 0
+    logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("websockets").setLevel(logging.DEBUG if args.log_level == "DEBUG" else logging.WARNING)
+    try:
+        env = ServerEnvironment.from_mapping(os.environ if environ is None else environ, environment=args.environment)
+        faults = Faults.parse([*env.faults, *args.fault])
+        server = MockServer(ServerConfig(environment=env, faults=faults, host=args.host, port=args.port))
+    except StartupError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(server, exit_with_stdin=args.exit_with_stdin))
+    except OSError as exc:
+        print(f"mock_server: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

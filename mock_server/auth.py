@@ -1,0 +1,300 @@
+"""Handshake authentication (PROTOCOL §1), pure: a request in, a :class:`UserContext` or :class:`AuthRejection` out.
+
+No sockets and no websockets types here: server.py hands over the request target and raw headers and turns a
+rejection into the HTTP 403 before the upgrade. Where the backend this models accepted first and rejected with a
+frame afterwards, this server refuses before the upgrade, and E2E mode never relaxes verification.
+
+Extraction order: ``Authorization: Bearer`` wins; else the first ``Sec-WebSocket-Protocol`` entry ``jwt.<...>``
+(base64url without padding, re-padded here, or a raw JWT); else ``?token=`` outside production. The ``jwt.`` entry
+is the subprotocol to select even when the Bearer header supplied the token. Rejection messages are fixed texts:
+they never quote the token, the secret, or a library message that might.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+
+from mock_server.environment import Environment
+from mock_server.faults import NO_FAULTS, FaultName, Faults
+from mock_server.secrets import development_default
+
+__all__ = [
+    "ALGORITHM",
+    "AUDIENCE",
+    "ISSUER",
+    "AuthRejection",
+    "AuthSettings",
+    "Extraction",
+    "HandshakeRequest",
+    "TokenInvalid",
+    "Transport",
+    "UserContext",
+    "authenticate",
+    "extract_token",
+    "validate_token",
+]
+
+ALGORITHM = "HS256"
+ISSUER = "netra-auth-service"
+AUDIENCE = "netra-platform"
+REQUIRED_CLAIMS = ("sub", "iat", "exp", "jti", "iss", "aud")
+LEEWAY_S = 60
+"""Clock skew tolerated on exp/nbf/iat; the harness keeps every time-based bad token at least 300 s off."""
+MAX_TOKEN_CHARS = 16 * 1024
+"""Longer tokens are refused unread: no legitimate access token is that large."""
+SUBPROTOCOL_PREFIX = "jwt."
+FORBIDDEN = 403
+
+
+class Transport(StrEnum):
+    BEARER = "bearer"
+    SUBPROTOCOL = "subprotocol"
+    QUERY = "query"
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeRequest:
+    """What auth reads from the upgrade request: the request target (path and query) and the raw headers."""
+
+    target: str
+    headers: Sequence[tuple[str, str]] = ()
+
+    def header_values(self, name: str) -> list[str]:
+        wanted = name.lower()
+        return [value for key, value in self.headers if key.lower() == wanted]
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.target).path
+
+    def query_param(self, name: str) -> str | None:
+        values = parse_qs(urlsplit(self.target).query).get(name)
+        return values[0] if values else None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    secret: str = field(repr=False)
+    environment: Environment
+    issuer: str = ISSUER
+    audience: str = AUDIENCE
+
+    @property
+    def allow_query_token(self) -> bool:
+        return self.environment is not Environment.PRODUCTION
+
+
+@dataclass(frozen=True, slots=True)
+class UserContext:
+    """Who the connection is: the token's ``sub`` and the claims it was admitted with."""
+
+    user_id: str
+    email: str | None
+    permissions: tuple[str, ...]
+    claims: Mapping[str, Any] = field(repr=False)
+    transport: Transport
+    subprotocol: str | None
+    """The exact ``jwt.<...>`` entry to select, if the client offered one."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuthRejection:
+    """A refused handshake: server.py answers ``status`` with an ``AUTH_FAILED`` JSON body.
+
+    ``reason`` is token-free (safe to log); ``message`` is what the client reads — the same text, unless the
+    SEC-2 fault made auth quote the token in it.
+    """
+
+    reason: str
+    status: int = FORBIDDEN
+    quoted_token: str | None = field(default=None, repr=False)
+
+    @property
+    def message(self) -> str:
+        return self.reason if self.quoted_token is None else f"{self.reason} (token: {self.quoted_token})"
+
+    def body(self) -> dict[str, str]:
+        return {"error_code": "AUTH_FAILED", "message": self.message}
+
+
+class TokenInvalid(Exception):
+    """A presented token failed validation; ``str(exc)`` is a fixed, token-free reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """The token found (and how), the subprotocol entry to select, or why no usable token was found."""
+
+    token: str | None = field(default=None, repr=False)
+    transport: Transport | None = None
+    subprotocol: str | None = None
+    problem: str | None = None
+
+
+def _bearer(request: HandshakeRequest) -> str | None:
+    for value in request.header_values("authorization"):
+        scheme, _, token = value.strip().partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    return None
+
+
+def _subprotocol_entry(request: HandshakeRequest) -> str | None:
+    for value in request.header_values("sec-websocket-protocol"):
+        for entry in value.split(","):
+            entry = entry.strip()
+            if entry.startswith(SUBPROTOCOL_PREFIX):
+                return entry
+    return None
+
+
+def _token_from_entry(entry: str, faults: Faults) -> str | None:
+    """``jwt.<base64url(jwt)>`` (padding stripped by the browser, restored here) or a raw ``jwt.<jwt>``."""
+    part = entry[len(SUBPROTOCOL_PREFIX):]
+    if "." in part:  # base64url has no dots: this is a raw JWT
+        return None if faults.enabled(FaultName.RAW_SUBPROTOCOL_REJECTED) else part
+    try:
+        decoded = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return decoded or None
+
+
+def extract_token(request: HandshakeRequest, *, allow_query: bool, faults: Faults = NO_FAULTS) -> Extraction:
+    """Find the token by the contract's precedence; no validation here."""
+    entry = _subprotocol_entry(request)
+    bearer = None if faults.enabled(FaultName.BEARER_HEADER_IGNORED) else _bearer(request)
+    if bearer:
+        return Extraction(bearer, Transport.BEARER, entry)
+    if entry:
+        token = _token_from_entry(entry, faults)
+        if token is None:
+            return Extraction(subprotocol=entry, problem="malformed jwt. subprotocol entry (expected jwt.<base64url JWT>)")
+        return Extraction(token, Transport.SUBPROTOCOL, entry)
+    query = request.query_param("token")
+    if query:
+        if allow_query or faults.enabled(FaultName.QUERY_TOKEN_IN_PRODUCTION):
+            return Extraction(query, Transport.QUERY)
+        return Extraction(problem="query-string tokens are not accepted in production; send Authorization: Bearer")
+    where = "Authorization: Bearer <jwt> or a jwt.<base64url> subprotocol" + (", or ?token=" if allow_query else "")
+    return Extraction(problem=f"no token: send {where}")
+
+
+_REASONS: tuple[tuple[type[Exception], str], ...] = (
+    (jwt.ExpiredSignatureError, "token expired"),
+    (jwt.ImmatureSignatureError, "token not yet valid (nbf or iat in the future)"),
+    (jwt.InvalidAudienceError, "wrong audience"),
+    (jwt.InvalidIssuerError, "wrong issuer"),
+    (jwt.InvalidAlgorithmError, "algorithm not allowed (HS256 only)"),
+    (jwt.InvalidSignatureError, "bad signature"),
+    (jwt.DecodeError, "malformed token"),
+)
+
+
+def _reason(exc: jwt.PyJWTError) -> str:
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"missing required claim {exc.claim!r}"
+    return next((text for kind, text in _REASONS if isinstance(exc, kind)), "invalid token")
+
+
+def _decode(token: str, secret: str, settings: AuthSettings, faults: Faults) -> dict[str, Any]:
+    return jwt.decode(
+        token,
+        secret,
+        algorithms=[ALGORITHM],
+        audience=settings.audience,
+        issuer=settings.issuer,
+        leeway=LEEWAY_S,
+        options={"require": list(REQUIRED_CLAIMS), "verify_exp": not faults.enabled(FaultName.EXPIRED_TOKEN_ACCEPTED)},
+    )
+
+
+def _decode_with_fallback_secrets(token: str, settings: AuthSettings, faults: Faults) -> dict[str, Any]:
+    """The backend's "compatibility" retry with every environment's default secret; only as a fault."""
+    for name in Environment:
+        try:
+            return _decode(token, development_default(name), settings, faults)
+        except jwt.InvalidSignatureError:
+            continue
+    raise jwt.InvalidSignatureError("no secret matched")
+
+
+def _check_claims(claims: Mapping[str, Any], settings: AuthSettings, faults: Faults) -> None:
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise TokenInvalid("sub must be a non-empty string")
+    if not isinstance(claims.get("jti"), str) or not claims["jti"]:
+        raise TokenInvalid("jti must be a non-empty string")
+    if "type" in claims and claims["type"] != "access":
+        raise TokenInvalid("token type must be access")
+    if "env" in claims and claims["env"] != settings.environment.value and not faults.enabled(FaultName.ENV_CLAIM_IGNORED):
+        raise TokenInvalid(f"token issued for another environment (server: {settings.environment.value})")
+    permissions = claims.get("permissions", [])
+    if not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions):
+        raise TokenInvalid("permissions must be a list of strings")
+    if "email" in claims and not isinstance(claims["email"], str):
+        raise TokenInvalid("email must be a string")
+
+
+def validate_token(token: str, settings: AuthSettings, faults: Faults = NO_FAULTS) -> Mapping[str, Any]:
+    """The verified claims, or :class:`TokenInvalid` with a token-free reason."""
+    if len(token) > MAX_TOKEN_CHARS:
+        raise TokenInvalid(f"token larger than {MAX_TOKEN_CHARS} characters")
+    try:
+        try:
+            claims = _decode(token, settings.secret, settings, faults)
+        except jwt.InvalidSignatureError:
+            if not faults.enabled(FaultName.OTHER_ENV_DEFAULT_SECRET_ACCEPTED):
+                raise
+            claims = _decode_with_fallback_secrets(token, settings, faults)
+    except jwt.PyJWTError as exc:
+        raise TokenInvalid(_reason(exc)) from None
+    _check_claims(claims, settings, faults)
+    return MappingProxyType(claims)
+
+
+def _unverified_claims(token: str) -> Mapping[str, Any]:
+    """The backend's E2E bypass: trust whatever the token says (only as the E2E-2 fault)."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        raise TokenInvalid(_reason(exc)) from None
+    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        claims["sub"] = "staging-e2e-user"
+    return MappingProxyType(claims)
+
+
+def authenticate(
+    request: HandshakeRequest, settings: AuthSettings, *, e2e_active: bool = False, faults: Faults = NO_FAULTS
+) -> UserContext | AuthRejection:
+    """Admit or refuse one upgrade request. ``e2e_active`` only matters to the E2E-2 fault: E2E never skips auth."""
+    found = extract_token(request, allow_query=settings.allow_query_token, faults=faults)
+    if found.token is None or found.transport is None:
+        return AuthRejection(found.problem or "no token")
+    try:
+        if e2e_active and faults.enabled(FaultName.E2E_SKIPS_TOKEN_VERIFICATION):
+            claims = _unverified_claims(found.token)
+        else:
+            claims = validate_token(found.token, settings, faults)
+    except TokenInvalid as exc:
+        quoted = found.token if faults.enabled(FaultName.TOKEN_ECHOED_IN_REJECTION) else None
+        return AuthRejection(f"authentication failed: {exc}", quoted_token=quoted)
+    permissions = claims.get("permissions", [])
+    return UserContext(
+        user_id=str(claims["sub"]),
+        email=claims.get("email") if isinstance(claims.get("email"), str) else None,
+        permissions=tuple(permissions) if isinstance(permissions, list) else (),
+        claims=claims,
+        transport=found.transport,
+        subprotocol=found.subprotocol,
+    )
+

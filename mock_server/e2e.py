@@ -1,0 +1,55 @@
+"""E2E test detection (PROTOCOL §2): headers first, then the process's env fallback, never in production.
+
+Stricter than the backend it models, on purpose: the backend counted *any* header whose name contained "test" or
+"e2e" and any value *containing* "1" or "true"; here only the four named headers count, and only when the whole
+value (case-insensitive, trimmed) is one of :data:`TRUTHY`. E2E mode only unlocks the scenario hooks of §5; it
+never touches authentication (see auth.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from mock_server.environment import ServerEnvironment
+from mock_server.faults import NO_FAULTS, FaultName, Faults
+
+__all__ = ["E2E_HEADERS", "TRUTHY", "E2ESource", "E2EState", "INACTIVE", "detect_e2e"]
+
+E2E_HEADERS = frozenset({"x-test-type", "x-test-environment", "x-e2e-test", "x-test-mode"})
+TRUTHY = frozenset({"1", "true", "yes", "on", "e2e", "test", "development", "staging"})
+
+
+class E2ESource(StrEnum):
+    HEADERS = "headers"
+    ENV = "env"
+
+
+@dataclass(frozen=True, slots=True)
+class E2EState:
+    active: bool
+    source: E2ESource | None
+
+    def as_json(self) -> dict[str, object]:
+        """The ``connection_established.data.e2e`` object."""
+        return {"active": self.active, "source": self.source.value if self.source else None}
+
+
+INACTIVE = E2EState(False, None)
+
+
+def _truthy(value: str | None) -> bool:
+    return value is not None and value.strip().lower() in TRUTHY
+
+
+def detect_e2e(headers: Iterable[tuple[str, str]], env: ServerEnvironment, faults: Faults = NO_FAULTS) -> E2EState:
+    """Is this connection E2E test traffic, and why? ``headers`` are the handshake's raw (name, value) pairs."""
+    if env.production and not faults.enabled(FaultName.E2E_IN_PRODUCTION):
+        return INACTIVE
+    if not faults.enabled(FaultName.E2E_HEADERS_IGNORED):
+        if any(name.lower() in E2E_HEADERS and _truthy(value) for name, value in headers):
+            return E2EState(True, E2ESource.HEADERS)
+    if _truthy(env.e2e_testing) or bool(env.e2e_test_env):
+        return E2EState(True, E2ESource.ENV)
+    return INACTIVE

@@ -1,0 +1,289 @@
+"""ExecutionEngine: turns a start message into a run task, and guarantees every started run one terminal frame.
+
+:meth:`ExecutionEngine.start` is synchronous and cheap: it validates the request (scenario gate, agent, ids,
+thread ownership) and either raises :class:`RunRefused` — the caller answers with one ``error`` carrying the
+given ``run_id``, and no run starts — or schedules the run as a task and returns. The message loop therefore
+never waits for an agent (ROB-6).
+
+Inside a run, the agent talks to a :class:`RunEmitter`, which sends every event through the bridge (the engine's
+notifier) and feeds the heartbeat: after :data:`HEARTBEAT_S` of silence the user gets a ``heartbeat``. The run
+ends in exactly one terminal frame: ``agent_completed`` (``completed``, or ``failed`` after a tool failure, an
+agent crash, or a cancellation), or the bridge's ``THREAD_RESOLUTION_FAILED`` error.
+
+Scenarios (PROTOCOL §5) are honoured only on an E2E connection (e2e.py already refuses E2E in production).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from mock_server.agents import AgentRegistry, AgentSpec
+from mock_server.bridge import AgentWebSocketBridge, ExecutionContext
+from mock_server.errors import InjectedAgentCrash, RunRefused, ThreadResolutionError, ToolFailed
+from mock_server.faults import NO_FAULTS, FaultName, Faults
+from mock_server.protocol import ErrorCode, StartAgent, new_id
+from mock_server.tools import ToolDispatcher, ToolHooks
+
+__all__ = ["HEARTBEAT_S", "SLOW_TOOL_S", "ExecutionEngine", "RunEmitter", "RunRequest", "Scenario"]
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 1.0
+"""Silence during a run after which the user gets a heartbeat (PROTOCOL EVT-7)."""
+SLOW_TOOL_S = 3.0
+"""How long the first tool takes under the ``slow_tool`` scenario (PROTOCOL §5)."""
+
+
+class Scenario(StrEnum):
+    UNRESOLVABLE_THREAD = "unresolvable_thread"
+    TOOL_ERROR = "tool_error"
+    AGENT_CRASH = "agent_crash"
+    SLOW_TOOL = "slow_tool"
+
+
+TOOL_SCENARIOS = frozenset({Scenario.TOOL_ERROR, Scenario.SLOW_TOOL})
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """A start message with who sent it: the token's ``sub`` and whether the connection is E2E."""
+
+    user_id: str
+    start: StartAgent
+    e2e_active: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: str
+    final_response: str
+    error: str | None = None
+
+
+class RunEmitter:
+    """One run's events: what an agent's ``steps`` and the tool dispatcher call. Every event feeds the heartbeat."""
+
+    def __init__(self, notifier: AgentWebSocketBridge, ctx: ExecutionContext, *, hooks: ToolHooks, faults: Faults) -> None:
+        self._notifier = notifier
+        self.ctx = ctx
+        self.pulse = asyncio.Event()
+        self._steps = itertools.count(1)
+        self._tools = ToolDispatcher(self, hooks=hooks, faults=faults)
+
+    def _sent(self) -> None:
+        self.pulse.set()
+
+    def started(self) -> None:
+        self._notifier.notify_agent_started(self.ctx)
+        self._sent()
+
+    def think(self, reasoning: str) -> None:
+        self._notifier.notify_agent_thinking(self.ctx, reasoning, next(self._steps))
+        self._sent()
+
+    async def use_tool(self, tool_name: str, parameters: dict[str, Any]) -> dict[str, Any]:
+        return await self._tools.execute(tool_name, parameters)
+
+    def tool_executing(self, tool_name: str, execution_id: str, parameters: dict[str, Any]) -> None:
+        self._notifier.notify_tool_executing(self.ctx, tool_name, execution_id, parameters)
+        self._sent()
+
+    def tool_completed(
+        self, tool_name: str, execution_id: str, *, success: bool, duration_ms: float, results: Any = None, error: str | None = None
+    ) -> None:
+        self._notifier.notify_tool_completed(
+            self.ctx, tool_name, execution_id, success=success, duration_ms=duration_ms, results=results, error=error
+        )
+        self._sent()
+
+    def completed(self, outcome: Outcome) -> None:
+        self._notifier.notify_agent_completed(self.ctx, status=outcome.status, final_response=outcome.final_response, error=outcome.error)
+        self._sent()
+
+
+@dataclass(eq=False)
+class _Run:
+    ctx: ExecutionContext
+    task: asyncio.Task[None] | None = None
+    cancel_reason: str = "cancelled"
+
+
+class ExecutionEngine:
+    """Starts, tracks and ends runs. Build it on a registry whose ``set_websocket_manager`` has been called."""
+
+    def __init__(
+        self,
+        registry: AgentRegistry,
+        faults: Faults = NO_FAULTS,
+        *,
+        heartbeat_s: float = HEARTBEAT_S,
+        slow_tool_s: float = SLOW_TOOL_S,
+    ) -> None:
+        self._registry = registry
+        self._notifier = registry.bridge  # fails now, not silently later, if the registry is not wired
+        self._faults = faults
+        self._heartbeat_s = heartbeat_s
+        self._slow_tool_s = slow_tool_s
+        self._runs: dict[str, _Run] = {}
+        self._thread_owners: dict[str, str] = {}
+        self._thread_counters: defaultdict[str, Iterator[int]] = defaultdict(lambda: itertools.count(1))
+        self._closing = False
+
+    @property
+    def active_runs(self) -> int:
+        return len(self._runs)
+
+    # --- starting -----------------------------------------------------------------------------------------------
+
+    def start(self, request: RunRequest) -> ExecutionContext:
+        """Validate and schedule a run; :class:`RunRefused` (carrying the given run id) when none starts."""
+        start = request.start
+        given_run = start.run_id
+        if self._closing:
+            raise RunRefused(ErrorCode.AGENT_FAILED, "the server is shutting down; no new runs", given_run)
+        scenario = None if self._faults.enabled(FaultName.SCENARIO_IGNORED) else self._scenario(request)
+        spec = self._registry.get(start.agent_name)
+        if spec is None:
+            known = ", ".join(self._registry.names)
+            raise RunRefused(ErrorCode.UNKNOWN_AGENT, f"unknown agent; known: {known}", given_run)
+        if scenario in TOOL_SCENARIOS and not spec.uses_tools:
+            raise RunRefused(ErrorCode.UNKNOWN_SCENARIO, f"scenario {scenario} needs an agent that uses tools", given_run)
+        user_id = request.user_id
+        if start.claimed_user_id and self._faults.enabled(FaultName.PAYLOAD_USER_ID_OVERRIDES_SUB):
+            user_id = start.claimed_user_id
+        thread_id = self._thread_for(user_id, start.thread_id, given_run)
+        run_id = self._run_id_for(thread_id, given_run)
+        ctx = ExecutionContext(
+            run_id=run_id,
+            thread_id=thread_id,
+            user_id=user_id,
+            agent_name=spec.name,
+            user_request=start.user_request,
+            scenario=scenario,
+            resolvable=scenario is not Scenario.UNRESOLVABLE_THREAD,
+        )
+        self._launch(ctx, spec)
+        return ctx
+
+    def _scenario(self, request: RunRequest) -> Scenario | None:
+        name = request.start.scenario
+        if name is None:
+            return None
+        if not request.e2e_active:
+            raise RunRefused(ErrorCode.E2E_NOT_ALLOWED, "scenarios are honoured only on E2E connections outside production", request.start.run_id)
+        try:
+            return Scenario(name)
+        except ValueError:
+            known = ", ".join(s.value for s in Scenario)
+            raise RunRefused(ErrorCode.UNKNOWN_SCENARIO, f"unknown scenario; known: {known}", request.start.run_id) from None
+
+    def _thread_for(self, user_id: str, given: str | None, run_id: str | None) -> str:
+        """The given thread if no other user owns it, else a new one (unique across users, unless faulted)."""
+        if given is not None:
+            owner = self._thread_owners.setdefault(given, user_id)
+            if owner != user_id:
+                raise RunRefused(ErrorCode.THREAD_ACCESS_DENIED, "this thread belongs to another user", run_id)
+            return given
+        if self._faults.enabled(FaultName.PER_USER_THREAD_COUNTER):
+            thread = f"thread_{next(self._thread_counters[user_id])}"
+        else:
+            thread = new_id("thread")
+        self._thread_owners[thread] = user_id
+        return thread
+
+    def _run_id_for(self, thread_id: str, given: str | None) -> str:
+        if given is not None and not self._faults.enabled(FaultName.GIVEN_RUN_ID_IGNORED):
+            if given in self._runs:
+                raise RunRefused(ErrorCode.INVALID_MESSAGE, "run_id is already in use by a running run", given)
+            return given
+        return new_id(f"{thread_id}_run", 12)
+
+    def _launch(self, ctx: ExecutionContext, spec: AgentSpec) -> None:
+        if ctx.resolvable and ctx.thread_id:
+            self._notifier.registry.register(ctx.run_id, ctx.thread_id)
+        hooks = ToolHooks(
+            fail_first=ctx.scenario is Scenario.TOOL_ERROR,
+            delay_first_s=self._slow_tool_s if ctx.scenario is Scenario.SLOW_TOOL else 0.0,
+        )
+        emitter = RunEmitter(self._notifier, ctx, hooks=hooks, faults=self._faults)
+        run = _Run(ctx)
+        self._runs[ctx.run_id] = run
+        run.task = asyncio.get_running_loop().create_task(self._execute(run, spec, emitter), name=f"run {ctx.run_id}")
+
+    # --- running ------------------------------------------------------------------------------------------------
+
+    async def _execute(self, run: _Run, spec: AgentSpec, emitter: RunEmitter) -> None:
+        heartbeat = None
+        if not self._faults.enabled(FaultName.NO_HEARTBEAT):
+            heartbeat = asyncio.get_running_loop().create_task(self._heartbeat(emitter), name=f"heartbeat {run.ctx.run_id}")
+        try:
+            outcome = await self._drive(run, spec, emitter)
+            if outcome is not None:
+                emitter.completed(outcome)
+        except ThreadResolutionError:
+            pass  # the bridge sent THREAD_RESOLUTION_FAILED to the user: that error is the run's terminal frame
+        finally:
+            if heartbeat is not None:
+                heartbeat.cancel()
+            self._notifier.registry.unregister(run.ctx.run_id)
+            self._runs.pop(run.ctx.run_id, None)
+
+    async def _drive(self, run: _Run, spec: AgentSpec, emitter: RunEmitter) -> Outcome | None:
+        """Run the agent; the outcome its terminal frame reports (``None``: send none — only as a fault)."""
+        try:
+            emitter.started()
+            if self._faults.enabled(FaultName.DUPLICATE_AGENT_STARTED):
+                emitter.started()
+            if run.ctx.scenario is Scenario.AGENT_CRASH:
+                raise InjectedAgentCrash("scenario agent_crash: the agent raised after agent_started")
+            return Outcome("completed", await spec.run(run.ctx.user_request, emitter))
+        except ThreadResolutionError:
+            raise
+        except asyncio.CancelledError:
+            return Outcome("failed", "", f"run cancelled: {run.cancel_reason}")
+        except ToolFailed as exc:
+            return Outcome("failed", "", str(exc))
+        except Exception as exc:
+            if self._faults.enabled(FaultName.CRASH_LEAVES_NO_TERMINAL):
+                log.error("agent %s crashed in run %s: %s", spec.name, run.ctx.run_id, exc)
+                return None
+            return Outcome("failed", "", f"agent {spec.name} crashed: {type(exc).__name__}: {exc}")
+
+    async def _heartbeat(self, emitter: RunEmitter) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(emitter.pulse.wait(), self._heartbeat_s)
+            except TimeoutError:
+                self._notifier.notify_heartbeat(emitter.ctx.user_id)
+            else:
+                emitter.pulse.clear()
+
+    # --- ending -------------------------------------------------------------------------------------------------
+
+    def user_left(self, user_id: str) -> None:
+        """The user's last connection closed: nobody can see their runs, so cancel them (theirs only)."""
+        everyone = self._faults.enabled(FaultName.DISCONNECT_CANCELS_ALL_RUNS)
+        self._cancel((run for run in self._runs.values() if everyone or run.ctx.user_id == user_id), "the user disconnected")
+
+    async def wait_idle(self) -> None:
+        """Return once every run started so far has ended (tests; shutdown uses it after cancelling)."""
+        await asyncio.gather(*(run.task for run in list(self._runs.values()) if run.task is not None), return_exceptions=True)
+
+    async def shutdown(self) -> None:
+        """Refuse new runs, cancel the running ones (each still sends its terminal frame) and wait for them."""
+        self._closing = True
+        self._cancel(self._runs.values(), "the server is shutting down")
+        await self.wait_idle()
+
+    def _cancel(self, runs: Iterable[_Run], reason: str) -> None:
+        for run in list(runs):
+            if run.task is not None and not run.task.done():
+                run.cancel_reason = reason
+                run.task.cancel()

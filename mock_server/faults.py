@@ -1,0 +1,206 @@
+"""Switchable faults: realistic bugs the conformance suite must catch, one or more per requirement ID.
+
+Each fault is a local branch in the room where the real bug would live (``room`` below): ``auth.py`` skips a
+check, ``manager.py`` registers a connection twice, ``bridge.py`` swallows a resolution failure, and so on. There
+is no central output rewriter: a fault changes how a room behaves, and the frames change as a consequence.
+
+``breaks`` declares, per requirement ID, the grade the harness must give when the fault is on (FAILED, or
+NON-STRICT where the contract tolerates the behaviour); the self-test (tests/test_selftest.py) holds the suite to
+it. Only IDs the contract really grades that way are declared. Enable with ``--fault NAME`` (repeatable) or
+``WSAGENT_FAULTS=a,b``; list with ``--list-faults [--json]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Literal
+
+from mock_server.errors import UnknownFault
+
+__all__ = ["CATALOG", "Fault", "FaultName", "Faults", "Grade", "NO_FAULTS"]
+
+Grade = Literal["FAILED", "NON-STRICT"]
+
+
+class FaultName(StrEnum):
+    # auth.py / server.py handshake
+    EXPIRED_TOKEN_ACCEPTED = "expired_token_accepted"
+    QUERY_TOKEN_IN_PRODUCTION = "query_token_in_production"
+    BEARER_HEADER_IGNORED = "bearer_header_ignored"
+    SUBPROTOCOL_NOT_ECHOED = "subprotocol_not_echoed"
+    RAW_SUBPROTOCOL_REJECTED = "raw_subprotocol_rejected"
+    HELLO_USER_ID_FROM_EMAIL = "hello_user_id_from_email"
+    ENV_CLAIM_IGNORED = "env_claim_ignored"
+    OTHER_ENV_DEFAULT_SECRET_ACCEPTED = "other_env_default_secret_accepted"
+    TOKEN_ECHOED_IN_REJECTION = "token_echoed_in_rejection"
+    # e2e.py
+    E2E_HEADERS_IGNORED = "e2e_headers_ignored"
+    E2E_SKIPS_TOKEN_VERIFICATION = "e2e_skips_token_verification"
+    E2E_IN_PRODUCTION = "e2e_in_production"
+    # bridge.py
+    THINKING_DROPPED = "thinking_dropped"
+    FRESH_EXECUTION_ID_ON_COMPLETION = "fresh_execution_id_on_completion"
+    STEP_NUMBER_AS_STRING = "step_number_as_string"
+    DURATION_MS_MISSING = "duration_ms_missing"
+    CLOCK_GOES_BACKWARDS = "clock_goes_backwards"
+    RESOLUTION_FAILURE_SWALLOWED = "resolution_failure_swallowed"
+    # tools.py
+    COMPLETED_BEFORE_TOOL_COMPLETED = "completed_before_tool_completed"
+    TOOL_ERROR_REPORTED_AS_SUCCESS = "tool_error_reported_as_success"
+    # engine.py
+    DUPLICATE_AGENT_STARTED = "duplicate_agent_started"
+    GIVEN_RUN_ID_IGNORED = "given_run_id_ignored"
+    NO_HEARTBEAT = "no_heartbeat"
+    PER_USER_THREAD_COUNTER = "per_user_thread_counter"
+    DISCONNECT_CANCELS_ALL_RUNS = "disconnect_cancels_all_runs"
+    CRASH_LEAVES_NO_TERMINAL = "crash_leaves_no_terminal"
+    SCENARIO_IGNORED = "scenario_ignored"
+    PAYLOAD_USER_ID_OVERRIDES_SUB = "payload_user_id_overrides_sub"
+    # manager.py
+    CONNECTION_REGISTERED_TWICE = "connection_registered_twice"
+    BROADCAST_TO_ALL_CONNECTIONS = "broadcast_to_all_connections"
+    NEWEST_CONNECTION_ONLY = "newest_connection_only"
+    # protocol.py / server.py message loop
+    INVALID_JSON_CLOSES_CONNECTION = "invalid_json_closes_connection"
+    UNKNOWN_TYPE_IGNORED = "unknown_type_ignored"
+    NO_MESSAGE_SIZE_LIMIT = "no_message_size_limit"
+    BINARY_FRAME_CRASHES_HANDLER = "binary_frame_crashes_handler"
+    BINARY_FRAME_CLOSES_1003 = "binary_frame_closes_1003"
+    NO_PONG = "no_pong"
+    BLOCKING_FRAME_HANDLING = "blocking_frame_handling"
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """One catalogued bug: what it breaks (requirement ID → grade), where it lives, and what it does."""
+
+    name: FaultName
+    breaks: Mapping[str, Grade]
+    room: str
+    description: str
+
+    def as_json(self) -> dict[str, object]:
+        return {"name": self.name.value, "breaks": dict(self.breaks), "description": self.description}
+
+    def as_line(self) -> str:
+        """``NAME  ID=GRADE[,ID=GRADE]  description`` (two spaces between the columns)."""
+        breaks = ",".join(f"{req_id}={grade}" for req_id, grade in self.breaks.items())
+        return f"{self.name.value}  {breaks}  {self.description}"
+
+
+def _fault(name: FaultName, breaks: dict[str, Grade], room: str, description: str) -> Fault:
+    return Fault(name, MappingProxyType(breaks), room, description)
+
+
+F = FaultName
+CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fault in (
+    _fault(F.EXPIRED_TOKEN_ACCEPTED, {"AUTH-1": "FAILED"}, "auth.py",
+           "exp is not verified: expired tokens open a session"),
+    _fault(F.QUERY_TOKEN_IN_PRODUCTION, {"AUTH-1": "FAILED"}, "auth.py",
+           "?token= is honoured in production too (tokens leak into URL logs)"),
+    _fault(F.BEARER_HEADER_IGNORED, {"AUTH-2": "FAILED"}, "auth.py",
+           "the Authorization: Bearer header is never read: header-only clients are refused"),
+    _fault(F.SUBPROTOCOL_NOT_ECHOED, {"AUTH-3": "FAILED"}, "server.py",
+           "the jwt. subprotocol authenticates but is not selected, so browsers drop the connection"),
+    _fault(F.RAW_SUBPROTOCOL_REJECTED, {"AUTH-3": "FAILED"}, "auth.py",
+           "only base64url jwt. entries are decoded; a raw jwt.<jwt> entry is refused"),
+    _fault(F.HELLO_USER_ID_FROM_EMAIL, {"AUTH-4": "FAILED"}, "server.py",
+           "connection_established.user_id is read from the email claim instead of sub"),
+    _fault(F.ENV_CLAIM_IGNORED, {"AUTH-5": "FAILED"}, "auth.py",
+           "the env claim is not compared with the server's environment"),
+    _fault(F.OTHER_ENV_DEFAULT_SECRET_ACCEPTED, {"AUTH-5": "FAILED"}, "auth.py",
+           "a bad signature is retried with every environment's default secret (test/staging mismatch hidden)"),
+    _fault(F.TOKEN_ECHOED_IN_REJECTION, {"SEC-2": "FAILED"}, "auth.py",
+           "the 403 AUTH_FAILED body quotes the presented token"),
+    _fault(F.E2E_HEADERS_IGNORED, {"E2E-1": "FAILED"}, "e2e.py",
+           "E2E detection reads only the env fallback: X-Test-* / X-E2E-Test headers are ignored"),
+    _fault(F.E2E_SKIPS_TOKEN_VERIFICATION, {"E2E-2": "NON-STRICT"}, "auth.py",
+           "on an E2E connection outside production the token is decoded without verification"),
+    _fault(F.E2E_IN_PRODUCTION, {"E2E-3": "FAILED"}, "e2e.py",
+           "E2E headers and variables are honoured in production (scenario hooks open there)"),
+    _fault(F.THINKING_DROPPED, {"EVT-1": "FAILED"}, "bridge.py",
+           "notify_agent_thinking returns before sending: no agent_thinking ever arrives"),
+    _fault(F.FRESH_EXECUTION_ID_ON_COMPLETION, {"EVT-3": "FAILED"}, "bridge.py",
+           "tool_completed carries a newly generated execution_id instead of the call's"),
+    _fault(F.STEP_NUMBER_AS_STRING, {"EVT-4": "FAILED"}, "bridge.py",
+           "agent_thinking.step_number is sent as a string"),
+    _fault(F.DURATION_MS_MISSING, {"EVT-4": "FAILED"}, "bridge.py",
+           "tool_completed omits duration_ms"),
+    _fault(F.CLOCK_GOES_BACKWARDS, {"EVT-6": "FAILED"}, "bridge.py",
+           "event timestamps subtract the run's elapsed time instead of adding it (they decrease)"),
+    _fault(F.RESOLUTION_FAILURE_SWALLOWED, {"FAIL-1": "FAILED", "EVT-2": "FAILED"}, "bridge.py",
+           "a thread-resolution failure is logged and the event dropped: the user sees nothing"),
+    _fault(F.COMPLETED_BEFORE_TOOL_COMPLETED, {"EVT-2": "FAILED", "EVT-3": "FAILED"}, "tools.py",
+           "tool_completed is sent fire-and-forget, so agent_completed overtakes it"),
+    _fault(F.TOOL_ERROR_REPORTED_AS_SUCCESS, {"FAIL-2": "FAILED"}, "tools.py",
+           "a raising tool is reported as tool_completed success true and the run completes"),
+    _fault(F.DUPLICATE_AGENT_STARTED, {"EVT-2": "FAILED"}, "engine.py",
+           "agent_started is sent twice (a retry of a send that had succeeded)"),
+    _fault(F.GIVEN_RUN_ID_IGNORED, {"EVT-5": "FAILED"}, "engine.py",
+           "the client's run_id is ignored and a fresh one is generated"),
+    _fault(F.NO_HEARTBEAT, {"EVT-7": "FAILED"}, "engine.py",
+           "no heartbeat during a run, so a slow tool means silence"),
+    _fault(F.CONNECTION_REGISTERED_TWICE, {"EVT-8": "FAILED"}, "manager.py",
+           "each connection is registered twice, so every event is delivered twice"),
+    _fault(F.BROADCAST_TO_ALL_CONNECTIONS, {"ISO-1": "FAILED"}, "manager.py",
+           "send_to_user sends to every open connection of every user"),
+    _fault(F.NEWEST_CONNECTION_ONLY, {"ISO-2": "FAILED"}, "manager.py",
+           "a user maps to one connection, the newest: other tabs stop receiving"),
+    _fault(F.PER_USER_THREAD_COUNTER, {"ISO-3": "FAILED"}, "engine.py",
+           "server-created thread ids come from a per-user counter (thread_1, thread_2, ...) and collide across users"),
+    _fault(F.DISCONNECT_CANCELS_ALL_RUNS, {"ISO-4": "FAILED"}, "engine.py",
+           "when a user's last connection closes, every user's runs are cancelled"),
+    _fault(F.CRASH_LEAVES_NO_TERMINAL, {"FAIL-3": "FAILED", "EVT-2": "FAILED"}, "engine.py",
+           "an agent exception is logged and the run abandoned without a terminal frame"),
+    _fault(F.SCENARIO_IGNORED, {"FAIL-4": "FAILED"}, "engine.py",
+           "payload.scenario is never read: a scenario request runs as an ordinary successful run"),
+    _fault(F.PAYLOAD_USER_ID_OVERRIDES_SUB, {"SEC-1": "FAILED"}, "engine.py",
+           "a user_id in the start payload replaces the token's sub as the run's user"),
+    _fault(F.INVALID_JSON_CLOSES_CONNECTION, {"ROB-1": "FAILED"}, "protocol.py",
+           "a JSON decode error escapes the message loop and the connection closes 1011"),
+    _fault(F.UNKNOWN_TYPE_IGNORED, {"ROB-2": "FAILED"}, "protocol.py",
+           "frames of an unknown type are dropped silently"),
+    _fault(F.NO_MESSAGE_SIZE_LIMIT, {"ROB-3": "FAILED"}, "server.py",
+           "no max message size: a message over 1 MiB is read instead of closing 1009"),
+    _fault(F.BINARY_FRAME_CRASHES_HANDLER, {"ROB-4": "FAILED"}, "server.py",
+           "the handler assumes text frames: a binary frame crashes it (close 1011)"),
+    _fault(F.BINARY_FRAME_CLOSES_1003, {"ROB-4": "NON-STRICT"}, "server.py",
+           "a binary frame is answered by close 1003 instead of a BINARY_NOT_SUPPORTED error"),
+    _fault(F.NO_PONG, {"ROB-5": "FAILED"}, "server.py",
+           "an application ping is treated as a keep-alive and not answered"),
+    _fault(F.BLOCKING_FRAME_HANDLING, {"ROB-6": "FAILED"}, "server.py",
+           "each frame does 10 ms of synchronous work on the event loop: a 1,000-frame flood stalls everyone"),
+)})
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """The enabled faults; every room gets this value and asks :meth:`enabled` at its fault's branch."""
+
+    names: frozenset[FaultName] = frozenset()
+
+    @classmethod
+    def parse(cls, names: Iterable[str]) -> Faults:
+        """Faults from user-given names; :class:`UnknownFault` (one line) for a name not in the catalog."""
+        enabled: set[FaultName] = set()
+        for name in names:
+            try:
+                enabled.add(FaultName(name))
+            except ValueError:
+                raise UnknownFault(f"mock_server: unknown fault {name!r}; see python -m mock_server --list-faults") from None
+        return cls(frozenset(enabled))
+
+    def enabled(self, fault: FaultName) -> bool:
+        return fault in self.names
+
+    def __bool__(self) -> bool:
+        return bool(self.names)
+
+    def __iter__(self) -> Iterator[FaultName]:
+        return iter(sorted(self.names))
+
+
+NO_FAULTS = Faults()

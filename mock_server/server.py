@@ -1,0 +1,280 @@
+"""The WebSocket front door: one port, ``/health``, auth before the upgrade, and the per-connection message loop.
+
+Request flow (websockets asyncio ``serve``):
+1. ``process_request`` answers ``GET /health`` itself, refuses other paths with 404, and runs e2e.py and auth.py
+   on ``/ws``: a rejection is an HTTP 403 with an ``AUTH_FAILED`` JSON body, before any upgrade (AUTH-1).
+2. ``select_subprotocol`` echoes the exact ``jwt.<...>`` entry auth used (AUTH-3).
+3. The handler sends ``connection_established``, registers the connection with the manager, and reads frames.
+   Each frame is handled synchronously and quickly — parse, answer or start a run task — so one client's flood
+   never holds the loop (ROB-6). Every error is a frame; the connection stays open. websockets itself closes
+   1009 above :data:`~mock_server.protocol.MAX_MESSAGE_BYTES` and 1007 on invalid UTF-8 (ROB-3).
+
+Compression is off: permessage-deflate halves loopback throughput for small JSON frames and buys nothing on the
+loopback interface the harness uses. Shutdown (:meth:`MockServer.close`) stops accepting, lets every run send
+its terminal frame, then closes each connection 1001 after its queued frames; nothing is sent after that.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import weakref
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import websockets.http11
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from mock_server import __version__
+from mock_server.agents import AgentRegistry
+from mock_server.auth import AuthRejection, AuthSettings, HandshakeRequest, UserContext, authenticate
+from mock_server.e2e import E2EState, detect_e2e
+from mock_server.engine import HEARTBEAT_S, SLOW_TOOL_S, ExecutionEngine, RunRequest
+from mock_server.environment import ServerEnvironment
+from mock_server.errors import ProtocolError
+from mock_server.faults import NO_FAULTS, FaultName, Faults
+from mock_server.manager import ClientConnection, WebSocketManager
+from mock_server.protocol import (
+    MAX_MESSAGE_BYTES,
+    ErrorCode,
+    Ignored,
+    Ping,
+    StartAgent,
+    error_frame,
+    new_id,
+    parse_client_message,
+    pong_frame,
+    utc_timestamp,
+)
+from mock_server.secrets import get_unified_jwt_secret, secret_source
+
+__all__ = ["HEALTH_PATH", "WS_PATH", "MockServer", "ServerConfig", "run_server"]
+
+log = logging.getLogger(__name__)
+
+WS_PATH = "/ws"
+HEALTH_PATH = "/health"
+MAX_HEADER_LINE = 256 * 1024
+"""websockets answers 431 (plain text) to header lines over 8 KiB before ``process_request`` runs; the contract
+wants every bad token — an oversized one included — refused by auth with a 403 JSON body, so lines up to 256 KiB
+are read and auth refuses tokens over its own limit."""
+BLOCKING_STEP_S = 0.010
+GOING_AWAY = 1001
+UNSUPPORTED_DATA = 1003
+BOM = "\ufeff"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    environment: ServerEnvironment = ServerEnvironment()
+    faults: Faults = NO_FAULTS
+    host: str = "127.0.0.1"
+    port: int = 0
+    path: str = WS_PATH
+    heartbeat_s: float = HEARTBEAT_S
+    slow_tool_s: float = SLOW_TOOL_S
+
+
+@dataclass(frozen=True, slots=True)
+class _Admission:
+    """What ``process_request`` learned about a connection, picked up by ``select_subprotocol`` and the handler."""
+
+    user: UserContext
+    e2e: E2EState
+
+
+def _allow_long_header_lines() -> None:
+    websockets.http11.MAX_LINE_LENGTH = max(websockets.http11.MAX_LINE_LENGTH, MAX_HEADER_LINE)
+
+
+def _json_response(connection: ServerConnection, status: int, body: Mapping[str, Any]) -> Response:
+    response = connection.respond(status, json.dumps(body))
+    del response.headers["Content-Type"]
+    response.headers["Content-Type"] = "application/json"
+    return response
+
+
+class MockServer:
+    """The reference server. Build, ``await start()``, ``await close()`` — or use :func:`run_server`."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        env = config.environment
+        self.config = config
+        self.faults = config.faults
+        self.auth = AuthSettings(secret=get_unified_jwt_secret(env), environment=env.name)
+        self.secret_source = secret_source(env)
+        self.manager = WebSocketManager(self.faults)
+        self.registry = AgentRegistry(faults=self.faults)
+        self.bridge = self.registry.set_websocket_manager(self.manager)
+        self.engine = ExecutionEngine(self.registry, self.faults, heartbeat_s=config.heartbeat_s, slow_tool_s=config.slow_tool_s)
+        self._admitted: weakref.WeakKeyDictionary[ServerConnection, _Admission] = weakref.WeakKeyDictionary()
+        self._server: Server | None = None
+        self._started = time.monotonic()
+        self._closed = False
+
+    # --- lifecycle ----------------------------------------------------------------------------------------------
+
+    async def start(self) -> MockServer:
+        _allow_long_header_lines()
+        self._server = await serve(
+            self._handle,
+            self.config.host,
+            self.config.port,
+            process_request=self._process_request,
+            select_subprotocol=self._select_subprotocol,
+            compression=None,
+            max_size=None if self.faults.enabled(FaultName.NO_MESSAGE_SIZE_LIMIT) else MAX_MESSAGE_BYTES,
+            server_header=f"wsagent-mock-server/{__version__}",
+        )
+        log.info("listening on %s (environment %s, secret from %s)", self.url, self.config.environment.name.value, self.secret_source)
+        if self.faults:
+            log.warning("FAULTS ENABLED, this server is deliberately broken: %s", ", ".join(self.faults))
+        return self
+
+    async def close(self) -> None:
+        """Graceful shutdown; safe to call twice."""
+        if self._closed or self._server is None:
+            return
+        self._closed = True
+        self._server.close(close_connections=False)
+        await self.engine.shutdown()
+        await self.manager.close_all(GOING_AWAY, "server shutting down")
+        await self._server.wait_closed()
+        log.info("stopped")
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the server is not started")
+        return int(next(iter(self._server.sockets)).getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self._public_host}:{self.port}{self.config.path}"
+
+    @property
+    def health_url(self) -> str:
+        return f"http://{self._public_host}:{self.port}{HEALTH_PATH}"
+
+    @property
+    def _public_host(self) -> str:
+        host = self.config.host
+        return "127.0.0.1" if host in ("", "0.0.0.0") else host
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "environment": self.config.environment.name.value,
+            "version": __version__,
+            "connections": self.manager.connection_count,
+            "active_runs": self.engine.active_runs,
+            "uptime_s": round(time.monotonic() - self._started, 3),
+            "faults": list(self.faults),
+        }
+
+    # --- handshake ----------------------------------------------------------------------------------------------
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = urlsplit(request.path).path
+        if path == HEALTH_PATH:
+            return _json_response(connection, 200, self.health())
+        if path != self.config.path:
+            return _json_response(connection, 404, {"error_code": "NOT_FOUND", "message": f"no such path; use {self.config.path} or {HEALTH_PATH}"})
+        headers = tuple(request.headers.raw_items())
+        e2e = detect_e2e(headers, self.config.environment, self.faults)
+        result = authenticate(HandshakeRequest(request.path, headers), self.auth, e2e_active=e2e.active, faults=self.faults)
+        if isinstance(result, AuthRejection):
+            log.debug("handshake refused: %s", result.reason)
+            return _json_response(connection, result.status, result.body())
+        self._admitted[connection] = _Admission(result, e2e)
+        return None
+
+    def _select_subprotocol(self, connection: ServerConnection, subprotocols: Any) -> str | None:
+        admission = self._admitted.get(connection)
+        if admission is None or self.faults.enabled(FaultName.SUBPROTOCOL_NOT_ECHOED):
+            return None
+        selected = admission.user.subprotocol
+        return selected if selected in subprotocols else None
+
+    def _hello(self, conn: ClientConnection) -> dict[str, Any]:
+        user_id = conn.user_id
+        if self.faults.enabled(FaultName.HELLO_USER_ID_FROM_EMAIL):
+            user_id = conn.user.email or user_id
+        production = self.config.environment.production
+        return {
+            "type": "connection_established",
+            "timestamp": utc_timestamp(),
+            "data": {
+                "user_id": user_id,
+                "connection_id": conn.connection_id,
+                "e2e": conn.e2e.as_json(),
+                "features": {"scenarios": conn.e2e.active, "query_token": not production},
+                "environment": self.config.environment.name.value,
+                "agents": list(self.registry.names),
+                "server_version": __version__,
+            },
+        }
+
+    # --- message loop -------------------------------------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        admission = self._admitted.pop(ws, None)
+        if admission is None:  # process_request admits every upgrade it lets through; never expected
+            await ws.close(1011, "connection was not authenticated")
+            return
+        conn = ClientConnection(ws, admission.user, admission.e2e, new_id("conn", 12))
+        conn.start()
+        conn.send_frame(self._hello(conn))
+        self.manager.add(conn)
+        try:
+            async for message in ws:
+                self._on_frame(conn, message)
+        except ConnectionClosed:
+            pass
+        finally:
+            if self.manager.remove(conn):
+                self.engine.user_left(conn.user_id)
+            await conn.stop()
+
+    def _on_frame(self, conn: ClientConnection, message: str | bytes) -> None:
+        """Handle one frame without awaiting anything: answers are queued, runs are tasks."""
+        if self.faults.enabled(FaultName.BLOCKING_FRAME_HANDLING):
+            time.sleep(BLOCKING_STEP_S)  # a synchronous audit write per frame: holds the whole event loop
+        if isinstance(message, bytes) and not self.faults.enabled(FaultName.BINARY_FRAME_CRASHES_HANDLER):
+            if self.faults.enabled(FaultName.BINARY_FRAME_CLOSES_1003):
+                conn.close(UNSUPPORTED_DATA, "binary frames are not supported")
+            else:
+                conn.send_frame(error_frame(ErrorCode.BINARY_NOT_SUPPORTED, "binary frames are not supported; send JSON text"))
+            return
+        text: str = message  # type: ignore[assignment]  # bytes get here only under the crash fault, and crash below
+        if text.startswith(BOM):  # some clients prefix a UTF-8 byte-order mark; JSON forbids it
+            text = text[1:]
+        try:
+            parsed = parse_client_message(text, self.faults)
+            self._dispatch(conn, parsed)
+        except ProtocolError as exc:
+            conn.send_frame(error_frame(exc.code, exc.message, run_id=exc.run_id, details=exc.details))
+
+    def _dispatch(self, conn: ClientConnection, message: Ping | StartAgent | Ignored) -> None:
+        if isinstance(message, Ping):
+            if not self.faults.enabled(FaultName.NO_PONG):
+                conn.send_frame(pong_frame())
+        elif isinstance(message, StartAgent):
+            self.engine.start(RunRequest(conn.user_id, message, e2e_active=conn.e2e.active))
+
+
+@asynccontextmanager
+async def run_server(config: ServerConfig = ServerConfig()) -> AsyncIterator[MockServer]:
+    """``async with run_server(config) as server:`` — a started server (``server.url``), closed gracefully after."""
+    server = MockServer(config)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.close()
