@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Iterable
 from typing import Any
 
+import httpx
 import pytest
 
 from harness.client import Connection, RunHandle, Session
@@ -22,7 +23,8 @@ from harness.grades import Finding, Grade
 from harness.judge import Verdict, judge
 from harness.rules import Context
 from harness.targets import Target
-from harness.transcript import Transcript
+from harness.transcript import Direction, Kind, Transcript
+from harness.view import View
 
 __all__ = ["Case", "NonStrictWarning", "Outcome"]
 
@@ -126,24 +128,55 @@ class Case:
         return await session.connect(user if token == "valid" else None, raw, transport=transport, e2e=e2e, token_kind=token)
 
     async def connect_ok(self, user: str | None = None, **kw: Any) -> Connection:
-        """A connection that must be accepted for the case to mean anything; a secret mismatch stops the run."""
+        """A connection that must be accepted for the case to mean anything; a secret mismatch stops the run.
+
+        When a freshly minted valid token is refused with ``AUTH_FAILED``, the same token is tried once, unrecorded,
+        by the other transport (Bearer ↔ subprotocol). Refused there too, the harness and the target disagree on
+        the secret and no verdict would mean anything; accepted there, the refusal stands and the rules judge it.
+        """
         conn = await self.connect(user, **kw)
-        if not conn.accepted:
-            body = (conn.handshake.info.get("body") or "") if conn.handshake else ""
-            if conn.status in (401, 403) and "AUTH_FAILED" in body:
-                raise SecretMismatch(
-                    f"wsagent: the target rejects freshly minted valid tokens with AUTH_FAILED: the harness's secret "
-                    f"({self.config.secret_source}) does not match the target's"
-                )
+        if conn.accepted or conn.status not in (401, 403) or kw.get("token", "valid") != "valid":
+            return conn
+        body = (conn.handshake.info.get("body") or "") if conn.handshake else ""
+        other = "subprotocol" if kw.get("transport", "bearer") == "bearer" else "bearer"
+        if "AUTH_FAILED" in body and not await self._session().accepts(self.token(conn.user), other):
+            raise SecretMismatch(
+                f"wsagent: the target rejects freshly minted valid tokens with AUTH_FAILED on both Bearer and subprotocol: "
+                f"the harness's secret ({self.config.secret_source}) does not match the target's"
+            )
         return conn
 
-    async def run(self, conn: Connection, agent: str | None = None, request: str = "wsagent conformance run", **kw: Any) -> RunHandle:
-        """Start a run and wait for its terminal frame (or the timeout; the rules judge what came)."""
+    async def run(
+        self, conn: Connection, agent: str | None = None, request: str = "wsagent conformance run", *, timeout: float | None = None, **kw: Any
+    ) -> RunHandle:
+        """Start a run and wait for its terminal frame (or the timeout; the rules judge what came).
+
+        ``timeout`` replaces the configured one for runs the contract makes slow on purpose (``slow_tool``).
+        """
         agent = agent or self.agents.tools
         uses_tools = kw.pop("uses_tools", agent != self.agents.plain)
         handle = await conn.start_run(agent, request, uses_tools=uses_tools, **kw)
-        await conn.wait_for_terminal(handle.run_id, self.config.timeout)
+        await conn.wait_for_terminal(handle.run_id, self.config.timeout if timeout is None else timeout)
         return handle
+
+    def e2e_active(self, conn: Connection) -> bool:
+        """Whether the target's ``connection_established`` says E2E mode is on for ``conn`` (judged as the rules do)."""
+        view = View(self.transcript).conns.get(conn.label)
+        return view is not None and view.e2e_active
+
+    async def probe_health(self) -> int | None:
+        """``GET /health`` on the target, recorded in the transcript (ISO-4 judges its status); ``None`` if unreachable."""
+        session = self._session()
+        status: int | None = None
+        info: dict[str, Any] = {"url": self.target.health_url}
+        try:
+            async with httpx.AsyncClient(timeout=self.config.open_timeout, verify=self._ssl or True) as client:
+                status = (await client.get(self.target.health_url)).status_code
+        except httpx.HTTPError as exc:
+            info["error"] = type(exc).__name__
+        info["status"] = status
+        self.transcript.add("http", None, session.clock(), Direction.RECEIVED, Kind.HTTP, info=info, note={"probe": "health"})
+        return status
 
     def context(self) -> Context:
         return Context(environment=self.target.environment, limits=self.config.limits, capabilities=self.target.capabilities)

@@ -261,6 +261,28 @@ class Session:
             await conn.wait_for(_is_frame, self.open_timeout)
         return conn
 
+    async def accepts(self, token: str | None, transport: Transport) -> bool:
+        """Whether the target upgrades a connection carrying ``token`` by ``transport``; nothing is recorded.
+
+        A diagnosis, not a retry: it tells a secret mismatch (valid tokens refused on every transport) from a
+        target that lacks one transport, which the rules then judge from the recorded refusal.
+        """
+        url, headers, offered = self._request(token, transport, False)
+        try:
+            async with connect(
+                url,
+                additional_headers=headers,
+                subprotocols=offered or None,  # type: ignore[arg-type]
+                open_timeout=self.open_timeout,
+                close_timeout=self.open_timeout,
+                ping_interval=None,
+                compression=None,
+                **self._network_options(url),
+            ):
+                return True
+        except (InvalidHandshake, OSError, TimeoutError):
+            return False
+
     def _request(self, token: str | None, transport: str, e2e: bool | str) -> tuple[str, list[tuple[str, str]], list[str]]:
         """The URL, headers and offered subprotocols that carry ``token`` by ``transport``."""
         url = self.url

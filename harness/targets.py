@@ -98,7 +98,7 @@ class Targets:
 
     def _tokens(self, secret: str | None, environment: str) -> TokenSource:
         if self.config.token_file is not None and environment == self.config.environment:
-            return from_token_file(self.config.token_file)
+            return from_token_file(self.config.token_file, environment)
         return TokenFactory(secret, environment, issuer=self.config.issuer, audience=self.config.audience)
 
     def _embedded(self, environment: str, secret: str, *, e2e_env: bool, capabilities: set[str]) -> Target:

@@ -207,9 +207,6 @@ class Transcript:
         self.records.append(record)
         return record
 
-    def on(self, conn: str) -> list[Record]:
-        return [r for r in self.records if r.conn == conn]
-
     def dumps(self) -> str:
         """JSON Lines: a header line with the metadata, then one record per line."""
         lines = [json.dumps({"wsagent_transcript": FORMAT_VERSION, "meta": self.meta}, sort_keys=True)]

@@ -7,10 +7,14 @@ frame the server sent it before is in too.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
 from harness import Case
+from harness.normalize import run_id_of
+from harness.transcript import Record
+from suites.waits import SLOW_TOOL_S
 
 USERS = 10
 
@@ -36,11 +40,18 @@ async def test_every_tab_receives_every_event(wsagent: Case) -> None:
 
 @pytest.mark.requirement("ISO-4")
 async def test_client_leaving_mid_run_harms_nobody(wsagent: Case) -> None:
-    stayer = await wsagent.connect_ok(wsagent.user("stayer"))
-    leaver = await wsagent.connect_ok(wsagent.user("leaver"))
-    staying = await stayer.start_run(wsagent.agents.tools, "keep going", uses_tools=True)
-    await leaver.start_run(wsagent.agents.tools, "leave now", uses_tools=True)
+    """Both runs use the ``slow_tool`` scenario, so both are provably in flight when the leaver closes."""
+    stayer = await wsagent.connect_ok(wsagent.user("stayer"), e2e=True)
+    leaver = await wsagent.connect_ok(wsagent.user("leaver"), e2e=True)
+    staying = await stayer.start_run(wsagent.agents.tools, "keep going", scenario="slow_tool", uses_tools=True)
+    leaving = await leaver.start_run(wsagent.agents.tools, "leave now", scenario="slow_tool", uses_tools=True)
+    await leaver.wait_for(in_tool_or_ended(leaving.run_id), wsagent.config.timeout)
     await leaver.close()
-    await stayer.wait_for_terminal(staying.run_id, wsagent.config.timeout)
+    await stayer.wait_for_terminal(staying.run_id, wsagent.config.timeout + SLOW_TOOL_S)
     await wsagent.probe_health()
     wsagent.check()
+
+
+def in_tool_or_ended(run_id: str | None) -> Callable[[Record], bool]:
+    """The run is inside its (slow) tool, or it already ended (refused, say): either way the leaver may go."""
+    return lambda record: record.type in ("tool_executing", "agent_completed", "error") and run_id_of(record.frame) == run_id

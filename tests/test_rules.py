@@ -436,6 +436,20 @@ def disconnect_cancels_others() -> Script:
     return leaver_and_stayer(end)
 
 
+@case("ISO-4", OK)
+def slow_run_survives_disconnect() -> Script:
+    """The suite keeps both runs in flight with ``slow_tool``; a scenario run that completes counts as the stayer's."""
+    script = Script().connect("a1", "alice", e2e=True).connect("b1", "bob", e2e=True)
+    script.start("b1", "thread_b_run_1", "thread_b", scenario="slow_tool").start("a1", "thread_a_run_1", "thread_a", scenario="slow_tool")
+    return script.close("a1").recv_all("b1", canonical_run("bob", "thread_b_run_1", "thread_b")).health()
+
+
+@case("ISO-4", SKIPPED)
+def slow_runs_refused() -> Script:
+    script = Script().connect("a1", "alice", e2e=True, greeting=hello("alice")).start("a1", "thread_a_run_1", "thread_a", scenario="slow_tool")
+    return script.recv("a1", error("E2E_NOT_ALLOWED")).close("a1")
+
+
 # --- FAIL -------------------------------------------------------------------------------------------------------
 
 
@@ -602,6 +616,14 @@ def payload_user_id_ignored() -> Script:
 @case("SEC-1", FAILED)
 def payload_user_id_honoured() -> Script:
     return impersonation("alice")
+
+
+@case("SEC-1", FAILED)
+def payload_user_id_reroutes_run() -> Script:
+    """The attacker's run is delivered to the claimed user only: the starter sees nothing, the victim sees it all."""
+    script = Script().connect("m1", "mallory").connect("a1", "alice")
+    script.start("m1", "thread_m_run_1", "thread_m", claims_user="alice")
+    return script.recv_all("a1", canonical_run("alice", "thread_m_run_1", "thread_m"))
 
 
 @case("SEC-2", OK)

@@ -30,11 +30,13 @@ def list_faults() -> list[dict[str, Any]]:
 FAULTS = list_faults()
 
 
-def wsagent_run(report_dir: Path, *args: str, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+def wsagent_run(report_dir: Path, *args: str, pytest_args: tuple[str, ...] = ()) -> dict[str, Any]:
     """Run ``wsagent run`` as a user would, in strict mode with short waits, and return its conformance.json."""
-    cmd = [sys.executable, "-m", "harness.cli", "run", "--strict", "--report-dir", str(report_dir), *args, f"--wsagent-timeout={INNER_TIMEOUT}", "-q", "-p", "no:warnings"]
+    cmd = [
+        sys.executable, "-m", "harness.cli", "run", "--strict", "--report-dir", str(report_dir), *args,
+        "--", f"--wsagent-timeout={INNER_TIMEOUT}", "-q", "-p", "no:warnings", *pytest_args,
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "WSAGENT_", "JWT_SECRET"))}
-    env.update(extra_env or {})
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
     summary = report_dir / "conformance.json"
     assert summary.exists(), f"wsagent run wrote no conformance.json (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
@@ -62,7 +64,7 @@ def test_fault_is_caught(fault: dict[str, Any], tmp_path: Path, record_property:
     declared: dict[str, str] = fault["breaks"]
     assert declared and set(declared) <= set(CATALOG), f"{fault['name']} declares unknown IDs {declared}"
     only = [arg for req_id in declared for arg in ("--only", req_id)]
-    data = wsagent_run(tmp_path, *only, "--", f"--wsagent-server-args=--fault {fault['name']}")
+    data = wsagent_run(tmp_path, *only, pytest_args=(f"--wsagent-server-args=--fault {fault['name']}",))
     got = grades(data)
     record_property("selftest", json.dumps({"fault": fault["name"], "breaks": declared, "grades": got}))
     missed = {req_id: (want, got.get(req_id)) for req_id, want in declared.items() if got.get(req_id) != want}

@@ -13,6 +13,7 @@ from harness.grades import Finding, Grade
 from harness.normalize import MISSING, envelope, run_id_of, table
 from harness.rules.base import Context, finding, rule
 from harness.rules.events import ordinary_runs
+from harness.rules.failures import no_hooks_reason, scenario_runs
 from harness.transcript import Record
 from harness.view import RUN_TYPES, Conn, Run, View, event_key
 
@@ -107,11 +108,12 @@ def unique_threads(view: View, ctx: Context) -> Iterator[Finding]:
 def disconnect_harms_nobody(view: View, ctx: Context) -> Iterator[Finding]:
     closes = [run for run in view.runs if _left_mid_run(run)]
     if not closes:
+        yield from _no_hooks_for_slow_runs(view, ctx)
         return
     first = min(run.conn.closed_at or 0.0 for run in closes)
     leavers = {run.user for run in closes}
-    for run in ordinary_runs(view):
-        if run.user in leavers or run.start.t > first:
+    for run in view.runs:
+        if run.user in leavers or run.start.t > first or run.refusal or run.scenario not in (None, "slow_tool"):
             continue
         terminal = run.terminal
         status = table(terminal.frame, "status").value if terminal is not None else MISSING
@@ -125,6 +127,15 @@ def disconnect_harms_nobody(view: View, ctx: Context) -> Iterator[Finding]:
         if probe.t >= first:
             grade = Grade.OK if probe.info.get("status") == 200 else Grade.FAILED
             yield finding("ISO-4", grade, f"/health answered {probe.info.get('status')} after the disconnect", probe.seq)
+
+
+def _no_hooks_for_slow_runs(view: View, ctx: Context) -> Iterator[Finding]:
+    """SKIPPED when nothing was in flight because the target refused the ``slow_tool`` runs that keep runs open."""
+    for run in scenario_runs(view, "slow_tool"):
+        reason = no_hooks_reason(run, ctx)
+        if reason:
+            yield finding("ISO-4", Grade.SKIPPED, f"no run was in flight when a client left: {reason}", run.start.seq)
+            return
 
 
 def _left_mid_run(run: Run) -> bool:
@@ -153,11 +164,12 @@ def no_impersonation(view: View, ctx: Context) -> Iterator[Finding]:
             if user != run.user:
                 problems.append(f"{record.type} #{record.seq} runs as user_id {user!r}")
                 marks.append(record.seq)
+        rid = run.run_id if run.run_id is not MISSING else run.given_run_id  # nothing came back to the starter
         for conn in view.conns.values():
             if conn.user == run.user:
                 continue
             for record in conn.frames:
-                if run.run_id is not MISSING and run_id_of(record.frame) == run.run_id:
+                if rid not in (MISSING, None) and run_id_of(record.frame) == rid:
                     problems.append(f"{record.type} #{record.seq} of this run reached {conn.label}")
                     marks.append(record.seq)
         for record, text in foreign_frames(view, run.conn):
