@@ -61,6 +61,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("strict", "false", "count NON-STRICT as a failure", flag=True),
     Option("timeout", "30", "seconds to wait for a run's terminal frame or any awaited frame"),
     Option("open-timeout", "5", "seconds to wait for the WebSocket handshake"),
+    Option("session-timeout", "900", "seconds the whole session may take; past it the remaining cases stop (exit 2)"),
     Option("limits", "start=2,run=30,silence=15", "EVT-7 limits in seconds: start, run, silence"),
     Option("capabilities", "", "declared capabilities, comma separated (e2e_env, no_e2e_env, scenarios)"),
     Option("start-template", "", "JSON template of the start message with {agent} {request} {thread_id} {run_id} {scenario}"),
@@ -97,6 +98,7 @@ class HarnessConfig:
     strict: bool
     timeout: float
     open_timeout: float
+    session_timeout: float
     limits: Limits
     capabilities: frozenset[str]
     start_template: str | None
@@ -158,6 +160,7 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str]) -> HarnessConfig:
         strict=_bool(raw["strict"]),
         timeout=_seconds(raw["timeout"], "timeout"),
         open_timeout=_seconds(raw["open-timeout"], "open-timeout"),
+        session_timeout=_seconds(raw["session-timeout"], "session-timeout"),
         limits=_limits(str(raw["limits"])),
         capabilities=frozenset(c.strip() for c in str(raw["capabilities"]).split(",") if c.strip()),
         start_template=template,

@@ -102,6 +102,17 @@ def query_token_accepted_in_production() -> Script:
     return Script().connect("x", "alice", transport="query")
 
 
+@case("AUTH-1", NS)
+def oversized_token_refused_by_http_layer() -> Script:
+    return Script().connect("x", None, token="oversized", status=431, body="Request Header Fields Too Large")
+
+
+@case("AUTH-1", FAILED)
+def expired_token_refused_with_431() -> Script:
+    """Only the oversized token may be refused by the HTTP layer; any other bad token needs 403 AUTH_FAILED."""
+    return Script().connect("x", None, token="expired", status=431, body="Request Header Fields Too Large")
+
+
 @case("AUTH-2", OK)
 def bearer_accepted() -> Script:
     return Script().connect("a1", "alice")

@@ -12,6 +12,9 @@ import json
 import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +33,15 @@ def list_faults() -> list[dict[str, Any]]:
 FAULTS = list_faults()
 
 
-def wsagent_run(report_dir: Path, *args: str, pytest_args: tuple[str, ...] = ()) -> dict[str, Any]:
+def wsagent_run(report_dir: Path, *args: str, pytest_args: tuple[str, ...] = (), secret: str | None = None) -> dict[str, Any]:
     """Run ``wsagent run`` as a user would, in strict mode with short waits, and return its conformance.json."""
     cmd = [
         sys.executable, "-m", "harness.cli", "run", "--strict", "--report-dir", str(report_dir), *args,
         "--", f"--wsagent-timeout={INNER_TIMEOUT}", "-q", "-p", "no:warnings", *pytest_args,
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "WSAGENT_", "JWT_SECRET"))}
+    if secret is not None:
+        env["JWT_SECRET_KEY"] = secret
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
     summary = report_dir / "conformance.json"
     assert summary.exists(), f"wsagent run wrote no conformance.json (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
@@ -50,13 +55,46 @@ def grades(data: dict[str, Any]) -> dict[str, str]:
     return {req_id: row["grade"] for req_id, row in data["requirements"].items()}
 
 
-def test_clean_server_grades_every_requirement_ok(tmp_path: Path, record_property: Any) -> None:
-    data = wsagent_run(tmp_path, "-n", "0")
-    got = grades(data)
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return wsagent_run(tmp_path_factory.mktemp("clean"), "-n", "0")
+
+
+def test_clean_server_grades_every_requirement_ok(clean_run: dict[str, Any], record_property: Any) -> None:
+    got = grades(clean_run)
     record_property("selftest", json.dumps({"fault": "(none)", "breaks": {}, "grades": got}))
     not_ok = {req_id: grade for req_id, grade in got.items() if grade != "OK"}
-    assert not not_ok, f"false failures without a fault: {not_ok}\n{data['output']}"
-    assert data["exit_code"] == 0
+    assert not not_ok, f"false failures without a fault: {not_ok}\n{clean_run['output']}"
+    assert clean_run["exit_code"] == 0
+
+
+@contextmanager
+def separate_server(environment: str, secret: str) -> Iterator[str]:
+    """``python -m mock_server`` started the way a user starts a backend; yields its URL from the READY line."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WSAGENT_", "JWT_SECRET", "E2E_"))}
+    env.update(JWT_SECRET_KEY=secret, ENVIRONMENT=environment)
+    cmd = [sys.executable, "-m", "mock_server", "--port", "0", "--exit-with-stdin", "--log-level", "WARNING"]
+    with subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env) as server:
+        assert server.stdout is not None and server.stdin is not None
+        ready = server.stdout.readline().split()
+        assert ready[:1] == ["READY"], f"no READY line: {ready}"
+        try:
+            yield ready[1]
+        finally:
+            server.stdin.close()
+            server.wait(timeout=30)
+
+
+def test_separate_server_grades_equal_the_embedded_run(clean_run: dict[str, Any], tmp_path: Path) -> None:
+    """The plugin's target option against a separately started server: same grades as the embedded run."""
+    secret = uuid.uuid4().hex
+    with separate_server("development", secret) as url, separate_server("production", secret) as production:
+        data = wsagent_run(
+            tmp_path, "--target", url, "-n", "0",
+            pytest_args=(f"--wsagent-production-target={production}", "--wsagent-capabilities=no_e2e_env,scenarios", "--wsagent-allow-noisy"),
+            secret=secret,
+        )
+    assert grades(data) == grades(clean_run), data["output"]
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=[f["name"] for f in FAULTS])

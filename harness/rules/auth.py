@@ -18,6 +18,9 @@ from harness.view import Conn, Run, View
 
 AUTH5_KINDS = frozenset({"wrong_secret", "other_env_claim"})
 JWT_TRANSPORTS = ("subprotocol", "subprotocol_raw")
+HEADER_TOO_LARGE = (400, 413, 431)
+"""Statuses an HTTP stack gives a 64 KiB header line before auth runs: the contract is silent on oversized tokens;
+docs/CONTRACT.md grades such a refusal NON-STRICT (refused, but without the AUTH_FAILED body)."""
 
 
 def token_kind(conn: Conn) -> str:
@@ -41,6 +44,8 @@ def judge_rejection(conn: Conn) -> tuple[Grade, str, bool] | None:
     if hs is None or hs.info.get("status") is None:
         return None
     status = hs.info["status"]
+    if status in HEADER_TOO_LARGE and token_kind(conn) == "oversized":
+        return Grade.NON_STRICT, f"the 64 KiB token was refused by the HTTP layer with {status}, before auth could answer 403 AUTH_FAILED", False
     if status != 101:
         return (*_judge_refusal_body(status, hs.info.get("body") or ""), False)
     texts = [r for r in conn.received if r.kind.value in ("text", "binary")]

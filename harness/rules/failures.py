@@ -7,7 +7,7 @@ claimed ``features.scenarios``), honoured (judged by its FAIL rule), or answered
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from harness.grades import Finding, Grade
 from harness.normalize import MISSING, error_view, run_id_of, table
@@ -80,38 +80,47 @@ def scenario_honoured(view: View, ctx: Context) -> Iterator[Finding]:
             yield finding("FAIL-4", Grade.OK, f"scenario {run.scenario!r} honoured", run.start.seq)
 
 
-def _skip_or(run: Run, ctx: Context, req_id: str) -> Finding | None:
-    """SKIPPED when the target offers no hooks here; a claimed-then-refused scenario is FAILED by FAIL-4 alone."""
-    reason = no_hooks_reason(run, ctx)
-    if reason:
-        return finding(req_id, Grade.SKIPPED, reason, run.start.seq)
-    return None
+RunJudge = Callable[[View, Run, Context], Finding]
 
 
-@rule("FAIL-1")
-def resolution_failure_surfaces(view: View, ctx: Context) -> Iterator[Finding]:
-    for run in scenario_runs(view, "unresolvable_thread"):
-        skipped = _skip_or(run, ctx, "FAIL-1")
-        if skipped:
-            yield skipped
-            continue
-        failed: list[str] = []
-        soft: list[str] = []
-        frames = run.frames
-        err = error_view(frames[0].frame) if len(frames) == 1 else None
-        if err is None or err.code != "THREAD_RESOLUTION_FAILED":
-            kinds = ", ".join(str(r.type) for r in frames) or "nothing"
-            failed.append(f"expected one THREAD_RESOLUTION_FAILED error as the run's only frame, got {kinds}")
-        else:
-            soft += err.deviations
-            delay = frames[0].t - run.start.t
-            if delay > ctx.limits.resolution_error_s:
-                failed.append(f"the error came after {delay:.2f} s (limit {ctx.limits.resolution_error_s} s)")
-        for conn in view.conns.values():
-            if conn.user != run.user and any(run_id_of(r.frame) == run.run_id for r in conn.frames if run.run_id is not MISSING):
-                failed.append(f"{conn.label} of another user received this run's error")
-        failed += _carries_on(view, run)
-        yield _grade("FAIL-1", run, failed, soft, "THREAD_RESOLUTION_FAILED reached its user only; the connection carried on")
+def scenario_rule(req_id: str, name: str) -> Callable[[RunJudge], RunJudge]:
+    """Register ``judge_run`` for every run of scenario ``name``; runs on a target without hooks here are SKIPPED.
+
+    A claimed-then-refused scenario is not skipped: FAIL-4 fails it, and the scenario's own rule judges the refusal
+    like any other wrong answer.
+    """
+
+    def register(judge_run: RunJudge) -> RunJudge:
+        @rule(req_id)
+        def judged(view: View, ctx: Context) -> Iterator[Finding]:
+            for run in scenario_runs(view, name):
+                reason = no_hooks_reason(run, ctx)
+                yield finding(req_id, Grade.SKIPPED, reason, run.start.seq) if reason else judge_run(view, run, ctx)
+
+        return judge_run
+
+    return register
+
+
+@scenario_rule("FAIL-1", "unresolvable_thread")
+def resolution_failure_surfaces(view: View, run: Run, ctx: Context) -> Finding:
+    failed: list[str] = []
+    soft: list[str] = []
+    frames = run.frames
+    err = error_view(frames[0].frame) if len(frames) == 1 else None
+    if err is None or err.code != "THREAD_RESOLUTION_FAILED":
+        kinds = ", ".join(str(r.type) for r in frames) or "nothing"
+        failed.append(f"expected one THREAD_RESOLUTION_FAILED error as the run's only frame, got {kinds}")
+    else:
+        soft += err.deviations
+        delay = frames[0].t - run.start.t
+        if delay > ctx.limits.resolution_error_s:
+            failed.append(f"the error came after {delay:.2f} s (limit {ctx.limits.resolution_error_s} s)")
+    for conn in view.conns.values():
+        if conn.user != run.user and any(run_id_of(r.frame) == run.run_id for r in conn.frames if run.run_id is not MISSING):
+            failed.append(f"{conn.label} of another user received this run's error")
+    failed += _carries_on(view, run)
+    return _grade("FAIL-1", run, failed, soft, "THREAD_RESOLUTION_FAILED reached its user only; the connection carried on")
 
 
 def _carries_on(view: View, run: Run) -> list[str]:
@@ -153,30 +162,20 @@ def _terminal_outcome(run: Run, accepted_codes: tuple[str, ...], ok_statuses: tu
     return [], [f"terminal error code {err.code!r}, expected {' or '.join(accepted_codes)}", *err.deviations]
 
 
-@rule("FAIL-2")
-def tool_error_surfaces(view: View, ctx: Context) -> Iterator[Finding]:
-    for run in scenario_runs(view, "tool_error"):
-        skipped = _skip_or(run, ctx, "FAIL-2")
-        if skipped:
-            yield skipped
-            continue
-        failed_tools = [
-            r for r in run.frames
-            if r.type == "tool_completed" and table(r.frame, "success").value is False
-            and isinstance(table(r.frame, "error").value, str) and table(r.frame, "error").value
-        ]
-        failed, soft = _terminal_outcome(run, ("TOOL_FAILED",), ("failed", "completed"))
-        if not failed_tools:
-            failed.insert(0, "no tool_completed with success false and a non-empty error")
-        yield _grade("FAIL-2", run, failed, soft, "the tool error surfaced and the run ended")
+@scenario_rule("FAIL-2", "tool_error")
+def tool_error_surfaces(view: View, run: Run, ctx: Context) -> Finding:
+    failed_tools = [
+        r for r in run.frames
+        if r.type == "tool_completed" and table(r.frame, "success").value is False
+        and isinstance(table(r.frame, "error").value, str) and table(r.frame, "error").value
+    ]
+    failed, soft = _terminal_outcome(run, ("TOOL_FAILED",), ("failed", "completed"))
+    if not failed_tools:
+        failed.insert(0, "no tool_completed with success false and a non-empty error")
+    return _grade("FAIL-2", run, failed, soft, "the tool error surfaced and the run ended")
 
 
-@rule("FAIL-3")
-def crash_surfaces(view: View, ctx: Context) -> Iterator[Finding]:
-    for run in scenario_runs(view, "agent_crash"):
-        skipped = _skip_or(run, ctx, "FAIL-3")
-        if skipped:
-            yield skipped
-            continue
-        failed, soft = _terminal_outcome(run, ("AGENT_FAILED",), ("failed",))
-        yield _grade("FAIL-3", run, failed, soft, "the crash ended the run with a failure frame")
+@scenario_rule("FAIL-3", "agent_crash")
+def crash_surfaces(view: View, run: Run, ctx: Context) -> Finding:
+    failed, soft = _terminal_outcome(run, ("AGENT_FAILED",), ("failed",))
+    return _grade("FAIL-3", run, failed, soft, "the crash ended the run with a failure frame")

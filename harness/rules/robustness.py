@@ -72,12 +72,10 @@ def _judge_error_probe(conn: Conn, probe: Record, code: str) -> tuple[Grade, str
     return Grade.OK, f"{kind}: {code}, connection carried on"
 
 
-def _error_probe_rule(req_id: str) -> Iterator[tuple[str, str]]:
-    return ((kind, code) for kind, (rid, code) in ERROR_PROBES.items() if rid == req_id)
-
-
 def _judge_error_probes(view: View, req_id: str) -> Iterator[Finding]:
-    for kind, code in _error_probe_rule(req_id):
+    for kind, (rid, code) in ERROR_PROBES.items():
+        if rid != req_id:
+            continue
         for conn, probe in probes(view, (kind,)):
             grade, what = _judge_error_probe(conn, probe, code)
             yield finding(req_id, grade, f"{conn.label} {what}", probe.seq)

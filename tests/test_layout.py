@@ -1,0 +1,35 @@
+"""The tester never leans on the testee: harness/ and suites/ judge any backend, not a mirror of ours."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from mock_server.faults import CATALOG as FAULTS
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = sorted(p for folder in ("harness", "suites") for p in (ROOT / folder).rglob("*.py"))
+
+
+def imported_modules(path: Path) -> set[str]:
+    modules: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules.add(node.module)
+    return modules
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=[str(p.relative_to(ROOT)) for p in SOURCES])
+def test_never_imports_the_reference_server(path: Path) -> None:
+    assert not {m for m in imported_modules(path) if m.split(".")[0] == "mock_server"}
+
+
+def test_no_fault_is_named_outside_the_reference_server() -> None:
+    """Cases and rules must catch bugs by the contract, never by knowing which fault is on."""
+    texts = {path: path.read_text() for path in SOURCES}
+    named = {(str(path.relative_to(ROOT)), fault.value) for path, text in texts.items() for fault in FAULTS if fault.value in text}
+    assert not named
