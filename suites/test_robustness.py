@@ -32,18 +32,17 @@ async def test_bad_text_answered_and_connection_carries_on(wsagent: Case, probe:
     wsagent.check()
 
 
-@pytest.mark.requirement("ROB-3")
-async def test_oversize_message_closes_1009(wsagent: Case) -> None:
-    conn = await wsagent.connect_ok()
-    await conn.send_text("x" * (MAX_MESSAGE + 1), note={"probe": "oversize"})
-    await conn.wait_closed(wsagent.config.timeout)
-    wsagent.check()
+CLOSE_PROBES = [  # (probe, chunk, repeat): the chunk repeated, so reports show the parameters, not 1 MiB of "x"
+    pytest.param("oversize", b"x", MAX_MESSAGE + 1, id="oversize_closes_1009"),
+    pytest.param("invalid_utf8", b'{"type": "\xff\xfe"}', 1, id="invalid_utf8_closes_1007"),
+]
 
 
 @pytest.mark.requirement("ROB-3")
-async def test_invalid_utf8_closes_1007(wsagent: Case) -> None:
+@pytest.mark.parametrize(("probe", "chunk", "repeat"), CLOSE_PROBES)
+async def test_bad_text_frame_closes_with_the_right_code(wsagent: Case, probe: str, chunk: bytes, repeat: int) -> None:
     conn = await wsagent.connect_ok()
-    await conn.send_raw_text(b'{"type": "\xff\xfe"}', note={"probe": "invalid_utf8"})
+    await conn.send_raw_text(chunk * repeat, note={"probe": probe})
     await conn.wait_closed(wsagent.config.timeout)
     wsagent.check()
 
