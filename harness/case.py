@@ -18,7 +18,7 @@ import pytest
 
 from harness.client import Connection, RunHandle, Session
 from harness.config import HarnessConfig
-from harness.errors import ConfigError, SecretMismatch
+from harness.errors import ConfigError, SecretMismatch, TargetShutDown
 from harness.grades import Finding, Grade
 from harness.judge import Verdict, judge
 from harness.rules import Context
@@ -27,6 +27,8 @@ from harness.transcript import Direction, Kind, Transcript
 from harness.view import View
 
 __all__ = ["Case", "NonStrictWarning", "Outcome"]
+
+GOING_AWAY = 1001
 
 
 class NonStrictWarning(UserWarning):
@@ -189,6 +191,7 @@ class Case:
         wanted = tuple(ids) if ids is not None else self.ids
         if not wanted:
             raise RuntimeError("wsagent: mark the test with @pytest.mark.requirement('ID', ...) or pass ids to check()")
+        self._raise_if_interrupted()
         outcome = self.outcome = Outcome(self.judge(wanted), wanted, self.target)
         failing = outcome.failing(self.config.strict)
         if failing:
@@ -201,6 +204,16 @@ class Case:
             if finding.grade is Grade.NON_STRICT and finding.rule in outcome.grades:
                 warnings.warn(NonStrictWarning(f"{finding.rule} NON-STRICT: {finding.message}"), stacklevel=2)
         return outcome
+
+    def _raise_if_interrupted(self) -> None:
+        """A target going away (close 1001) mid-run interrupts the case; judging its runs would blame the contract."""
+        for run in View(self.transcript).runs:
+            close = run.conn.close
+            if run.terminal is None and close is not None and close.info.get("by") == "server" and close.info.get("code") == GOING_AWAY:
+                raise TargetShutDown(
+                    f"wsagent: the target closed {run.conn.label} with 1001 (going away) during run {run.given_run_id or '(unnamed)'}: "
+                    "the run was interrupted, not judged; rerun once the target is back"
+                )
 
     def describe(self, findings: list[Finding]) -> str:
         """Findings with the frames they point at and the command that reproduces them."""

@@ -4,11 +4,12 @@
     ├── ConfigError              a misconfiguration: one readable line saying what to set
     │   └── SecretMismatch       the target rejects freshly minted valid tokens with AUTH_FAILED
     └── TargetError              the target cannot be reached or answered outside the contract's shapes
+        └── TargetShutDown       the target closed 1001 (going away) while a run was in flight
 """
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "HarnessError", "SecretMismatch", "TargetError"]
+__all__ = ["ConfigError", "HarnessError", "SecretMismatch", "TargetError", "TargetShutDown"]
 
 
 class HarnessError(Exception):
@@ -25,3 +26,7 @@ class SecretMismatch(ConfigError):
 
 class TargetError(HarnessError):
     """The target is unreachable, timed out, or broke the connection where the harness needed it."""
+
+
+class TargetShutDown(TargetError):
+    """The target shut down (close 1001) during a run: the run was interrupted, which judges nothing about the contract."""
