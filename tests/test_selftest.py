@@ -108,3 +108,21 @@ def test_fault_is_caught(fault: dict[str, Any], tmp_path: Path, record_property:
     missed = {req_id: (want, got.get(req_id)) for req_id, want in declared.items() if got.get(req_id) != want}
     assert not missed, f"{fault['name']} not caught (ID: declared, graded): {missed}\n{data['output']}"
     assert data["exit_code"] == 1
+
+
+def test_run_against_a_served_faulty_server_names_the_broken_ids(tmp_path: Path) -> None:
+    """A user's path: ``wsagent serve --fault`` in one terminal, ``wsagent run --target`` in another."""
+    fault = next(f for f in FAULTS if list(f["breaks"].values()) == ["FAILED"])
+    req_id = next(iter(fault["breaks"]))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WSAGENT_", "JWT_SECRET", "E2E_", "ENVIRONMENT"))}
+    serve = [sys.executable, "-m", "harness.cli", "serve", "--port", "0", "--fault", fault["name"]]
+    with subprocess.Popen(serve, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env) as server:
+        assert server.stdout is not None
+        ready = server.stdout.readline().split()
+        assert ready[:1] == ["READY"], f"no READY line: {ready}"
+        run = [sys.executable, "-m", "harness.cli", "run", "--target", ready[1], "--only", req_id, "--report-dir", str(tmp_path), "--", "-q"]
+        done = subprocess.run(run, capture_output=True, text=True, env=env, timeout=240)
+        server.terminate()
+        assert server.wait(timeout=30) == 0  # SIGTERM reaches the server itself: a clean shutdown
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert req_id in done.stdout + done.stderr
