@@ -213,9 +213,6 @@ class Transcript:
         lines.extend(json.dumps(r.to_dict(), ensure_ascii=False) for r in self.records)
         return "\n".join(lines) + "\n"
 
-    def dump(self, path: str | Path) -> None:
-        Path(path).write_text(self.dumps(), encoding="utf-8")
-
     @classmethod
     def loads(cls, text: str) -> Transcript:
         """Load a transcript written by :meth:`dumps`; raises ``ValueError`` naming the bad line."""

@@ -92,10 +92,6 @@ class Script:
         self._add(conn, Direction.SENT, Kind.TEXT, text=text, note=note)
         return self
 
-    def send_binary(self, conn: str, size: int, note: dict[str, Any] | None = None) -> Script:
-        self._add(conn, Direction.SENT, Kind.BINARY, info={"size": size}, note=note)
-        return self
-
     def recv(self, conn: str, frame: Any) -> Script:
         text = frame if isinstance(frame, str) else json.dumps(frame)
         self._add(conn, Direction.RECEIVED, Kind.TEXT, text=text)

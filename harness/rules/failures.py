@@ -15,7 +15,6 @@ from harness.rules.base import Context, finding, rule
 from harness.view import Run, View
 
 REFUSALS = ("E2E_NOT_ALLOWED", "UNKNOWN_SCENARIO")
-SCENARIO_RULES = {"unresolvable_thread": "FAIL-1", "tool_error": "FAIL-2", "agent_crash": "FAIL-3"}
 
 
 def refusal_code(run: Run) -> str | None:
