@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.client import Connection, RunHandle, Session
+from harness.client import Connection, RunHandle, Session, Transport
 from harness.config import HarnessConfig
 from harness.errors import ConfigError, SecretMismatch, TargetShutDown
 from harness.grades import Finding, Grade
@@ -110,7 +110,7 @@ class Case:
             self._sessions[self.target.url] = session
         return session
 
-    def token(self, user: str | None, kind: str = "valid") -> str | None:
+    def token(self, user: str, kind: str = "valid") -> str | None:
         try:
             if kind == "valid":
                 return self.target.tokens.valid(user)
@@ -118,7 +118,7 @@ class Case:
         except ConfigError as exc:
             pytest.skip(f"needs the signing secret ({exc})")
 
-    async def connect(self, user: str | None = None, *, token: str = "valid", transport: str = "bearer", e2e: bool | None = None) -> Connection:
+    async def connect(self, user: str | None = None, *, token: str = "valid", transport: Transport = "bearer", e2e: bool | None = None) -> Connection:
         """Open (or attempt) one connection; a refused handshake is recorded and returned, never raised."""
         user = user if user is not None else self.user()
         if e2e is None:
@@ -136,12 +136,13 @@ class Case:
         by the other transport (Bearer ↔ subprotocol). Refused there too, the harness and the target disagree on
         the secret and no verdict would mean anything; accepted there, the refusal stands and the rules judge it.
         """
+        user = user if user is not None else self.user()
         conn = await self.connect(user, **kw)
         if conn.accepted or conn.status not in (401, 403) or kw.get("token", "valid") != "valid":
             return conn
         body = (conn.handshake.info.get("body") or "") if conn.handshake else ""
-        other = "subprotocol" if kw.get("transport", "bearer") == "bearer" else "bearer"
-        if "AUTH_FAILED" in body and not await self._session().accepts(self.token(conn.user), other):
+        other: Transport = "subprotocol" if kw.get("transport", "bearer") == "bearer" else "bearer"
+        if "AUTH_FAILED" in body and not await self._session().accepts(self.token(user), other):
             raise SecretMismatch(
                 f"wsagent: the target rejects freshly minted valid tokens with AUTH_FAILED on both Bearer and subprotocol: "
                 f"the harness's secret ({self.config.secret_source}) does not match the target's"

@@ -53,5 +53,6 @@ class Finding:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> Finding:
-        frames = data.get("frames") or ()
-        return cls(str(data["rule"]), Grade(data["grade"]), str(data["message"]), tuple(int(i) for i in frames))  # type: ignore[union-attr]
+        frames = data.get("frames")
+        indexes = tuple(int(i) for i in frames) if isinstance(frames, list | tuple) else ()
+        return cls(str(data["rule"]), Grade(data["grade"]), str(data["message"]), indexes)

@@ -20,7 +20,7 @@ import json
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +30,7 @@ import websockets.http11
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from mock_server import __version__
 from mock_server.agents import AgentRegistry
@@ -195,12 +196,12 @@ class MockServer:
         self._admitted[connection] = _Admission(result, e2e)
         return None
 
-    def _select_subprotocol(self, connection: ServerConnection, subprotocols: Any) -> str | None:
+    def _select_subprotocol(self, connection: ServerConnection, subprotocols: Sequence[Subprotocol]) -> Subprotocol | None:
         admission = self._admitted.get(connection)
         if admission is None or self.faults.enabled(FaultName.SUBPROTOCOL_NOT_ECHOED):
             return None
         selected = admission.user.subprotocol
-        return selected if selected in subprotocols else None
+        return Subprotocol(selected) if selected is not None and selected in subprotocols else None
 
     def _hello(self, conn: ClientConnection) -> dict[str, Any]:
         user_id = conn.user_id
