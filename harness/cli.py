@@ -3,7 +3,9 @@
 ``wsagent run`` runs pytest in a subprocess on the installed suites with their own bundled configuration
 (``-c``, ``--rootdir``, plugin autoload off and the needed plugins named with ``-p``), so a user's pytest.ini,
 addopts or a local folder named like our packages cannot change the verdict. Exit codes: 0 every judged ID OK
-(NON-STRICT allowed unless ``--strict``), 1 any FAILED, 2 the harness could not run.
+(NON-STRICT allowed unless ``--strict``; listed in ``--baseline`` FAILED allowed), 1 any other FAILED or a stale
+baseline entry, 2 the harness could not run. ``wsagent report`` turns the Allure results into one HTML file;
+``run`` does so too when Node is there, and a report that cannot be built never changes the exit code.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
+from harness.allure_report import HtmlUnavailable, build_html
 from harness.catalog import CATALOG, Area
 from harness.errors import ConfigError
+from harness.report import ERROR, apply_baseline, failing, load_baseline, markdown, stale
 
 PLUGINS = ("harness.plugin", "pytest_asyncio.plugin", "xdist.plugin", "allure_pytest.plugin")
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
@@ -42,7 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--only", action="append", default=[], metavar="AREA|ID", help="run only these areas or requirement IDs")
     run.add_argument("-n", dest="workers", default="0", help="parallel workers (pytest-xdist), default 0")
     run.add_argument("--report-dir", default="reports", type=Path, help="where reports go (default: reports/)")
+    run.add_argument("--baseline", type=Path, help='expected failures: JSON {"requirements": ["ID", ...]} or one ID per line')
+    run.add_argument("--html", action=argparse.BooleanOptionalAction, default=None, help="build reports/html/index.html (default: when Node is installed)")
     run.add_argument("pytest_args", nargs="*", help="extra pytest arguments after --")
+
+    report = commands.add_parser("report", help="build the single-file HTML report from the Allure results (needs Node.js)")
+    report.add_argument("--report-dir", default="reports", type=Path, help="the folder `wsagent run` wrote (default: reports/)")
 
     serve = commands.add_parser("serve", help="run the reference server for local work")
     serve.add_argument("--host", default="127.0.0.1")
@@ -65,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run(args)
         if args.command == "serve":
             return serve(args)
+        if args.command == "report":
+            return report(args)
         return check(args)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
@@ -91,6 +103,10 @@ def pytest_command(args: argparse.Namespace) -> list[str]:
         cmd.append(f"--wsagent-only={only}")
     if str(args.workers) not in ("0", ""):
         cmd += ["-n", str(args.workers)]
+    if sys.stdout.isatty():
+        cmd += ["-q", "--wsagent-progress", "-o", "console_output_style=classic"]
+    else:
+        cmd.append("-q")
     return cmd + list(args.pytest_args)
 
 
@@ -99,27 +115,72 @@ def run(args: argparse.Namespace) -> int:
     bad = [o for only in args.only for o in only.split(",") if o and o not in known]
     if bad:
         raise ConfigError(f"wsagent: --only takes areas ({', '.join(a.value for a in Area)}) or requirement IDs, not {', '.join(bad)}")
-    results = args.report_dir / "allure-results"
-    shutil.rmtree(results, ignore_errors=True)
+    baseline = load_baseline(args.baseline) if args.baseline else frozenset()
+    for stale_output in (args.report_dir / "allure-results", args.report_dir / "html"):  # history/ is kept for trends
+        shutil.rmtree(stale_output, ignore_errors=True)
     (args.report_dir / "conformance.json").unlink(missing_ok=True)
     env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
     code = subprocess.call(pytest_command(args), env=env)
     summary = args.report_dir / "conformance.json"
     if code not in (0, 1) or not summary.exists():
         return EXIT_ERROR
-    return verdict_exit(json.loads(summary.read_text()), args.strict)
+    data = json.loads(summary.read_text())
+    if baseline:
+        apply_baseline(data, baseline, args.strict)
+        summary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        (args.report_dir / "conformance.md").write_text(markdown(data), encoding="utf-8")
+    exit_code, line = verdict(data, args.strict, baseline)
+    if line:
+        print(line)
+    if args.html or (args.html is None and shutil.which("node")):
+        _html_line(args.report_dir)
+    return exit_code
 
 
-def verdict_exit(data: dict, strict: bool) -> int:
-    grades = {row["grade"] for row in data["requirements"].values()}
-    if "ERROR" in grades:
+def _html_line(report_dir: Path) -> None:
+    """Build the HTML report after a run and say so in one line; whatever happens, the verdict stands."""
+    try:
+        print(f"wsagent: HTML report {build_html(report_dir)}")
+    except (HtmlUnavailable, RuntimeError, OSError) as exc:
+        print(f"wsagent: no HTML report: {str(exc).removeprefix('wsagent: ')}")
+
+
+def verdict(data: dict, strict: bool, baseline: frozenset[str] = frozenset()) -> tuple[int, str]:
+    """The exit code of a run and the one line that explains it ("" when there is nothing to add).
+
+    Baseline IDs that still fail are tolerated; a baseline ID that no longer fails makes the run fail, so the
+    list shrinks as the target is fixed instead of silently hiding a regression later.
+    """
+    rows = data["requirements"]
+    errors = sorted(i for i, r in rows.items() if r["grade"] == ERROR)
+    if errors:
+        return EXIT_ERROR, f"wsagent: the harness could not judge {', '.join(errors)}"
+    failed = sorted(i for i, r in rows.items() if failing(r["grade"], strict) and i not in baseline)
+    if failed:
+        return EXIT_FAILED, f"wsagent: FAILED {', '.join(failed)}"
+    outdated = sorted(i for i in baseline if stale(rows[i]["grade"], strict))
+    if outdated:
+        return EXIT_FAILED, f"wsagent: stale baseline: {', '.join(outdated)} no longer fail; remove them from the baseline file"
+    tolerated = sorted(i for i in baseline if failing(rows[i]["grade"], strict))
+    if tolerated:
+        return EXIT_OK, f"wsagent: OK with baseline (expected failures: {', '.join(tolerated)})"
+    return EXIT_OK, ""
+
+
+def verdict_exit(data: dict, strict: bool, baseline: frozenset[str] = frozenset()) -> int:
+    return verdict(data, strict, baseline)[0]
+
+
+def report(args: argparse.Namespace) -> int:
+    try:
+        print(f"wsagent: HTML report {build_html(args.report_dir)}")
+    except (HtmlUnavailable, RuntimeError) as exc:
+        print(str(exc), file=sys.stderr)
         return EXIT_ERROR
-    if "FAILED" in grades or (strict and "NON-STRICT" in grades):
-        return EXIT_FAILED
     return EXIT_OK
 
 
-def serve(args: argparse.Namespace) -> int:
+def serve(args: argparse.Namespace) -> NoReturn:
     cmd = [sys.executable, "-m", "mock_server", "--host", args.host, "--port", str(args.port)]
     if args.environment:
         cmd += ["--environment", args.environment]
@@ -127,10 +188,8 @@ def serve(args: argparse.Namespace) -> int:
         cmd += ["--fault", fault]
     if args.list_faults:
         cmd.append("--list-faults")
-    try:
-        return subprocess.call(cmd)
-    except KeyboardInterrupt:
-        return EXIT_OK
+    # exec, not a child: SIGTERM/SIGINT and the READY line belong to the server itself, and no orphan is left behind
+    os.execv(sys.executable, cmd)
 
 
 def check(args: argparse.Namespace) -> int:

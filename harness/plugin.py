@@ -9,23 +9,30 @@ controller in ``user_properties`` for the reports.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+import os
+import platform
+from collections.abc import AsyncIterator, Generator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness import __version__
+from harness.allure_report import safe_url, timeline, write_extras
 from harness.case import Case
-from harness.catalog import CATALOG, Area
+from harness.catalog import CATALOG, CONTRACT_VERSION, Area
 from harness.config import OPTIONS, HarnessConfig, resolve
 from harness.errors import ConfigError, HarnessError
+from harness.grades import Grade
 from harness.report import ERROR, CaseResult, Conformance
 from harness.targets import Target, Targets
+from harness.transcript import Redactor
 
 CONFIG_KEY = pytest.StashKey[HarnessConfig]()
 TARGETS_KEY = pytest.StashKey[Targets]()
 PROPERTY = "wsagent"
 IDS_PROPERTY = "wsagent_ids"
+NON_STRICT_TAG = "NON-STRICT"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,6 +47,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         if opt.ini:
             parser.addini(opt.ini_key, help=opt.help, default="")
     group.addoption("--wsagent-only", action="append", default=[], help="run only cases of these areas or requirement IDs")
+    group.addoption("--wsagent-progress", action="store_true", default=False, help="one counting line (done/total, area) instead of dots")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -53,6 +61,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.pluginmanager.register(Collector(config.stash[CONFIG_KEY]), "wsagent-collector")
+    if config.getoption("--wsagent-progress") and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(Progress(config), "wsagent-progress")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -68,7 +78,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     bad = sorted(only - areas - set(CATALOG))
     if bad:
         raise pytest.UsageError(f"wsagent: --only takes areas ({', '.join(sorted(areas))}) or requirement IDs, not {bad}")
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         ids = requirement_ids(item)
         selected = any(i in only or CATALOG[i].area.value in only for i in ids)
@@ -145,9 +156,17 @@ async def wsagent(request: pytest.FixtureRequest, wsagent_config: HarnessConfig,
 
 
 def _report(item: pytest.Item, case: Case) -> None:
-    """Attach the redacted transcript and the findings to Allure; hand the grades to the controller."""
+    """Hand the grades to the controller (the only channel out of an xdist worker)."""
     if case.outcome is not None:
         item.user_properties.append((PROPERTY, json.dumps(case.outcome.to_dict())))
+
+
+def _attach(case: Case) -> None:
+    """Labels, the redacted transcript, the findings and, for a failure, its timeline, on the test's Allure page.
+
+    Called at the end of the test's call phase: attached later (fixture teardown) they would land under the
+    fixture's "tear down" section instead of the test itself.
+    """
     try:
         import allure
     except ImportError:  # allure-pytest is a dependency; this only guards a broken install
@@ -155,10 +174,28 @@ def _report(item: pytest.Item, case: Case) -> None:
     for req_id in case.ids:
         allure.dynamic.label("requirement", req_id)
         allure.dynamic.feature(req_id)
-        allure.dynamic.epic(CATALOG[req_id].area.value)
+    for area in dict.fromkeys(CATALOG[req_id].area.value for req_id in case.ids):
+        allure.dynamic.epic(area)
     allure.attach(case.transcript.dumps(), "transcript.jsonl", allure.attachment_type.JSON)
-    if case.outcome is not None:
-        allure.attach(json.dumps(case.outcome.to_dict(), indent=2), "findings.json", allure.attachment_type.JSON)
+    if case.outcome is None:
+        return
+    allure.attach(json.dumps(case.outcome.to_dict(), indent=2), "findings.json", allure.attachment_type.JSON)
+    findings = [f for f in case.outcome.verdict.findings if f.rule in case.outcome.grades]
+    tolerated = [f for f in findings if f.grade is Grade.NON_STRICT]
+    if tolerated:
+        # A NON-STRICT case passes (unless --strict), so without a tag it would hide among the green ones.
+        allure.dynamic.tag(NON_STRICT_TAG)
+        verdict = "Failed (--strict)" if case.config.strict else "Passed NON-STRICT (fails with --strict)"
+        allure.dynamic.description(
+            f"{verdict}: the target deviates where the contract tolerates it.\n\n"
+            + "\n".join(f"- {f.rule} NON-STRICT: {f.message}" for f in tolerated)
+        )
+    bad = [f for f in findings if f.grade in (Grade.FAILED, Grade.NON_STRICT)]
+    if bad:
+        marked = {index for f in bad for index in f.frames}
+        text = case.describe(bad) + "\n\n" + timeline(case.transcript, marked)
+        redact = Redactor.for_token(None, case.target.secret)  # recorded text is redacted already; belt and braces
+        allure.attach(redact(text), "timeline.txt", allure.attachment_type.TEXT)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -183,11 +220,12 @@ class Collector:
             if report.outcome != "passed":
                 self.failures[report.nodeid] = report
             return
-        ids = tuple(props[IDS_PROPERTY].split(","))
+        ids = tuple(str(props[IDS_PROPERTY]).split(","))
         result = CaseResult(report.nodeid, ids)
         earlier = self.failures.pop(report.nodeid, None)
+        result.outcome = _allure_status(earlier, report, judged=PROPERTY in props)
         if PROPERTY in props:
-            outcome = json.loads(props[PROPERTY])
+            outcome = json.loads(str(props[PROPERTY]))
             result.grades = dict(outcome["grades"])
             result.messages = [f"{f['rule']} {f['grade']}: {f['message']}" for f in outcome["findings"] if f["grade"] != "OK"]
             self.results.target = outcome["target"]
@@ -201,11 +239,81 @@ class Collector:
         self.results.cases.append(result)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if hasattr(session.config, "workerinput") or self.config.report_dir is None or not self.results.cases:
+        if hasattr(session.config, "workerinput") or not self.results.cases:
             return
-        self.results.target = self.results.target or self.config.target or "embedded reference server"
+        self.results.target = safe_url(self.results.target or self.config.target or "embedded reference server")
         self.results.versions["harness"] = __version__
-        self.results.write(self.config.report_dir)
+        if self.config.report_dir is not None:
+            self.results.write(self.config.report_dir)
+        results_dir = session.config.getoption("allure_report_dir", None)
+        if results_dir:
+            write_extras(Path(results_dir), self.facts(), os.environ)
+
+    def facts(self) -> dict[str, str]:
+        """What ``environment.properties`` shows on the report's overview: enough to tell two runs apart."""
+        return {
+            "target": self.results.target,
+            "environment": self.results.environment or self.config.environment,
+            "contract": CONTRACT_VERSION,
+            "harness": self.results.versions.get("harness", __version__),
+            "server": self.results.versions.get("server", "unknown"),
+            "strict": str(self.config.strict).lower(),
+            "python": platform.python_version(),
+        }
+
+
+class Progress:
+    """``wsagent run`` on a terminal: one line counting finished cases and naming their area, instead of dots."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.total = 0
+        self.done = 0
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.total = len(session.items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.total = max(self.total, len(ids))  # the controller collects nothing itself; every worker collects all
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_report_teststatus(self, report: pytest.TestReport) -> Generator[None, Any, tuple[str, str, Any]]:
+        category, _letter, word = yield
+        return category, "", word
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "teardown":
+            return
+        self.done += 1
+        ids = str(dict(report.user_properties).get(IDS_PROPERTY, ""))
+        area = CATALOG[ids.split(",")[0]].area.value if ids else ""
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is not None:
+            terminal.write(f"\rwsagent: {self.done}/{self.total} cases  {area:<12}", flush=True)
+
+    def pytest_sessionfinish(self) -> None:
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is not None and self.done:
+            terminal.write_line("")
+
+
+def _allure_status(earlier: pytest.TestReport | None, teardown: pytest.TestReport, *, judged: bool) -> str:
+    """The status Allure gives the test (failed: a verdict or an assertion; broken: anything else).
+
+    Counted in conformance.json so the HTML report's numbers can be checked against ours.
+    """
+    if earlier is None:
+        return "broken" if teardown.failed else "passed"
+    if earlier.skipped:
+        return "skipped"
+    if earlier.when != "call":
+        return "broken"
+    if judged:
+        return "failed"
+    crash = getattr(earlier.longrepr, "reprcrash", None)
+    message = crash.message if crash is not None else str(earlier.longrepr)
+    return "failed" if message.startswith(("AssertionError", "assert", "Failed")) else "broken"
 
 
 def _reason(report: pytest.TestReport) -> str:
@@ -224,11 +332,15 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         return (yield)
     except HarnessError as exc:
         pytest.exit(str(exc), returncode=2)
+    finally:
+        case = getattr(item, "funcargs", {}).get("wsagent")
+        if isinstance(case, Case):
+            _attach(case)
 
 
 def load_outcome(report: pytest.TestReport) -> dict[str, Any] | None:
     for name, value in report.user_properties:
         if name == PROPERTY:
-            return json.loads(value)
+            return json.loads(str(value))
     return None
 

@@ -4,23 +4,31 @@ Cases report through pytest's test reports (so xdist workers need no shared file
 the grades its ``check()`` gave. This module folds them into ``conformance.json`` and ``conformance.md``. An ID's
 grade is the worst of its cases (FAILED > NON-STRICT > OK); SKIPPED only when all its cases skipped; ERROR when a
 case could not finish (the harness's own error): such an ID is never reported OK (PROTOCOL, preamble).
+
+A baseline (expected failures) is applied afterwards by ``wsagent run``: :func:`apply_baseline` marks the listed
+IDs in the data and :func:`markdown` shows them, so the JSON and the Markdown always agree with the exit code.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from harness.catalog import CATALOG, CONTRACT_VERSION
+from harness.errors import ConfigError
 
-__all__ = ["CaseResult", "Conformance", "ERROR", "NOT_RUN"]
+__all__ = ["CaseResult", "Conformance", "ERROR", "NOT_RUN", "apply_baseline", "failing", "load_baseline", "markdown", "stale"]
 
 ERROR = "ERROR"
 NOT_RUN = "NOT RUN"
 RANK = {NOT_RUN: -1, "SKIPPED": 0, "OK": 1, "NON-STRICT": 2, "FAILED": 3, ERROR: 4}
+STATUSES = ("passed", "failed", "broken", "skipped")
+"""Allure's test statuses, counted per case in ``tests`` so the HTML report's numbers can be checked."""
 
 
 @dataclass
@@ -32,6 +40,7 @@ class CaseResult:
     grades: dict[str, str] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
     outcome: str = "passed"
+    """The status Allure gives the test: passed, failed, broken or skipped."""
 
 
 @dataclass
@@ -71,33 +80,105 @@ class Conformance:
             "versions": self.versions,
             "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "summary": {k: v for k, v in summary.items() if v},
+            "tests": _tests(self.cases),
             "requirements": requirements,
         }
 
     def markdown(self, data: dict[str, Any] | None = None) -> str:
-        data = data or self.to_dict()
-        counts = ", ".join(f"{v} {k}" for k, v in data["summary"].items())
-        lines = [
-            f"# wsagent conformance — contract {data['contract']}",
-            "",
-            f"Target `{data['target']}` ({data['environment']}); {counts}.",
-            "",
-            "| ID | grade | requirement | cases |",
-            "|---|---|---|---|",
-        ]
-        for req_id, row in data["requirements"].items():
-            lines.append(f"| {req_id} | {row['grade']} | {row['title']} | {len(row['cases'])} |")
-        failing = [(i, r) for i, r in data["requirements"].items() if r["grade"] in ("FAILED", "NON-STRICT", ERROR)]
-        if failing:
-            lines += ["", "## Findings", ""]
-            for req_id, row in failing:
-                for message in row["messages"][:5]:
-                    lines.append(f"- {message.splitlines()[0]}")
-        return "\n".join(lines) + "\n"
+        return markdown(data or self.to_dict())
 
     def write(self, directory: Path) -> dict[str, Any]:
         directory.mkdir(parents=True, exist_ok=True)
         data = self.to_dict()
         (directory / "conformance.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        (directory / "conformance.md").write_text(self.markdown(data), encoding="utf-8")
+        (directory / "conformance.md").write_text(markdown(data), encoding="utf-8")
         return data
+
+
+def _tests(cases: list[CaseResult]) -> dict[str, int]:
+    counts = Counter(c.outcome for c in cases)
+    return {"total": len(cases), **{status: counts[status] for status in STATUSES}}
+
+
+def failing(grade: str, strict: bool) -> bool:
+    """Whether a grade fails the run on its own (ERROR is the harness's, judged separately)."""
+    return grade == "FAILED" or (strict and grade == "NON-STRICT")
+
+
+def stale(grade: str, strict: bool) -> bool:
+    """Whether a baseline entry with this grade is out of date: the ID was judged and no longer fails."""
+    return grade in ("OK", "NON-STRICT") and not failing(grade, strict)
+
+
+def load_baseline(path: Path) -> frozenset[str]:
+    """Expected failures: ``{"requirements": ["EVT-7", ...]}`` in JSON, or one ID per line (``#`` comments)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"wsagent: cannot read baseline {path}: {exc.strerror or exc}") from None
+    if text.lstrip().startswith(("{", "[")):
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(f"wsagent: baseline {path} is not valid JSON: {exc}") from None
+        ids = data.get("requirements") if isinstance(data, dict) else data
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise ConfigError(f'wsagent: baseline {path} must be {{"requirements": ["ID", ...]}}')
+    else:
+        ids = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+        ids = [i for i in ids if i]
+    unknown = sorted(set(ids) - set(CATALOG))
+    if unknown:
+        raise ConfigError(f"wsagent: baseline {path} names unknown requirement IDs: {', '.join(unknown)}")
+    return frozenset(ids)
+
+
+def apply_baseline(data: dict[str, Any], baseline: Iterable[str], strict: bool) -> dict[str, Any]:
+    """Mark each listed ID ``expected`` (it still fails: tolerated) or ``stale`` (it no longer fails: remove it).
+
+    An ID that was skipped or not run is neither: this run says nothing about it.
+    """
+    listed = sorted(set(baseline))
+    for req_id in listed:
+        row = data["requirements"][req_id]
+        if failing(row["grade"], strict):
+            row["baseline"] = "expected"
+        elif stale(row["grade"], strict):
+            row["baseline"] = "stale"
+    data["baseline"] = listed
+    return data
+
+
+def _shown(row: dict[str, Any]) -> str:
+    mark = row.get("baseline")
+    if mark == "expected":
+        return f"{row['grade']} (baseline)"
+    if mark == "stale":
+        return f"{row['grade']} (stale baseline)"
+    return str(row["grade"])
+
+
+def markdown(data: dict[str, Any]) -> str:
+    """conformance.md: the grade table, then the findings behind every grade that is not OK."""
+    counts = ", ".join(f"{v} {k}" for k, v in data["summary"].items())
+    expected = [i for i, r in data["requirements"].items() if r.get("baseline") == "expected"]
+    stale = [i for i, r in data["requirements"].items() if r.get("baseline") == "stale"]
+    lines = [
+        f"# wsagent conformance — contract {data['contract']}",
+        "",
+        f"Target `{data['target']}` ({data['environment']}); {counts}.",
+    ]
+    if expected:
+        lines.append(f"Baseline (expected failures, tolerated): {', '.join(expected)}.")
+    if stale:
+        lines.append(f"Stale baseline (listed but no longer failing; remove them): {', '.join(stale)}.")
+    lines += ["", "| ID | grade | requirement | cases |", "|---|---|---|---|"]
+    for req_id, row in data["requirements"].items():
+        lines.append(f"| {req_id} | {_shown(row)} | {row['title']} | {len(row['cases'])} |")
+    bad = [(i, r) for i, r in data["requirements"].items() if r["grade"] in ("FAILED", "NON-STRICT", ERROR)]
+    if bad:
+        lines += ["", "## Findings", ""]
+        for req_id, row in bad:
+            for message in row["messages"][:5]:
+                lines.append(f"- {message.splitlines()[0]}")
+    return "\n".join(lines) + "\n"

@@ -70,7 +70,7 @@ class FaultName(StrEnum):
     BINARY_FRAME_CRASHES_HANDLER = "binary_frame_crashes_handler"
     BINARY_FRAME_CLOSES_1003 = "binary_frame_closes_1003"
     NO_PONG = "no_pong"
-    BLOCKING_FRAME_HANDLING = "blocking_frame_handling"
+    SHARED_FRAME_QUEUE = "shared_frame_queue"
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +171,8 @@ CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fau
            "a binary frame is answered by close 1003 instead of a BINARY_NOT_SUPPORTED error"),
     _fault(F.NO_PONG, {"ROB-5": "FAILED"}, "server.py",
            "an application ping is treated as a keep-alive and not answered"),
-    _fault(F.BLOCKING_FRAME_HANDLING, {"ROB-6": "FAILED"}, "server.py",
-           "each frame does 10 ms of synchronous work on the event loop: a 1,000-frame flood stalls everyone"),
+    _fault(F.SHARED_FRAME_QUEUE, {"ROB-6": "FAILED"}, "server.py",
+           "one task handles every connection's frames in arrival order with a 10 ms audit write each: a flood queues everyone"),
 )})
 
 

@@ -16,11 +16,12 @@ its terminal frame, then closes each connection 1001 after its queued frames; no
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -65,7 +66,8 @@ MAX_HEADER_LINE = 256 * 1024
 """websockets answers 431 (plain text) to header lines over 8 KiB before ``process_request`` runs; the contract
 wants every bad token — an oversized one included — refused by auth with a 403 JSON body, so lines up to 256 KiB
 are read and auth refuses tokens over its own limit."""
-BLOCKING_STEP_S = 0.010
+AUDIT_WRITE_S = 0.010
+"""The awaited audit write per frame of the ``shared_frame_queue`` fault."""
 GOING_AWAY = 1001
 UNSUPPORTED_DATA = 1003
 BOM = "\ufeff"
@@ -101,6 +103,32 @@ def _json_response(connection: ServerConnection, status: int, body: Mapping[str,
     return response
 
 
+class _SharedFrameQueue:
+    """The ``shared_frame_queue`` bug: one task handles every connection's frames in arrival order, awaiting an audit
+    write for each, so a client that floods queues every other user's messages behind its own."""
+
+    def __init__(self, handle: Callable[[ClientConnection, str | bytes], None]) -> None:
+        self._handle = handle
+        self._queue: asyncio.Queue[tuple[ClientConnection, str | bytes]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def put(self, conn: ClientConnection, message: str | bytes) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._drain(), name="shared frame queue")
+        self._queue.put_nowait((conn, message))
+
+    async def _drain(self) -> None:
+        while True:
+            conn, message = await self._queue.get()
+            await asyncio.sleep(AUDIT_WRITE_S)
+            self._handle(conn, message)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
 class MockServer:
     """The reference server. Build, ``await start()``, ``await close()`` — or use :func:`run_server`."""
 
@@ -115,6 +143,9 @@ class MockServer:
         self.bridge = self.registry.set_websocket_manager(self.manager)
         self.engine = ExecutionEngine(self.registry, self.faults, heartbeat_s=config.heartbeat_s, slow_tool_s=config.slow_tool_s)
         self._admitted: weakref.WeakKeyDictionary[ServerConnection, _Admission] = weakref.WeakKeyDictionary()
+        shared = self.faults.enabled(FaultName.SHARED_FRAME_QUEUE)
+        self._shared_queue = _SharedFrameQueue(self._on_frame) if shared else None
+        self._deliver = self._shared_queue.put if self._shared_queue else self._on_frame
         self._server: Server | None = None
         self._started = time.monotonic()
         self._closed = False
@@ -145,6 +176,8 @@ class MockServer:
         self._closed = True
         self._server.close(close_connections=False)
         await self.engine.shutdown()
+        if self._shared_queue is not None:
+            await self._shared_queue.close()
         await self.manager.close_all(GOING_AWAY, "server shutting down")
         await self._server.wait_closed()
         log.info("stopped")
@@ -235,7 +268,7 @@ class MockServer:
         self.manager.add(conn)
         try:
             async for message in ws:
-                self._on_frame(conn, message)
+                self._deliver(conn, message)
         except ConnectionClosed:
             pass
         finally:
@@ -245,8 +278,6 @@ class MockServer:
 
     def _on_frame(self, conn: ClientConnection, message: str | bytes) -> None:
         """Handle one frame without awaiting anything: answers are queued, runs are tasks."""
-        if self.faults.enabled(FaultName.BLOCKING_FRAME_HANDLING):
-            time.sleep(BLOCKING_STEP_S)  # a synchronous audit write per frame: holds the whole event loop
         if isinstance(message, bytes) and not self.faults.enabled(FaultName.BINARY_FRAME_CRASHES_HANDLER):
             if self.faults.enabled(FaultName.BINARY_FRAME_CLOSES_1003):
                 conn.close(UNSUPPORTED_DATA, "binary frames are not supported")

@@ -37,7 +37,7 @@ def wsagent_run(report_dir: Path, *args: str, pytest_args: tuple[str, ...] = (),
     """Run ``wsagent run`` as a user would, in strict mode with short waits, and return its conformance.json."""
     cmd = [
         sys.executable, "-m", "harness.cli", "run", "--strict", "--report-dir", str(report_dir), *args,
-        "--", f"--wsagent-timeout={INNER_TIMEOUT}", "-q", "-p", "no:warnings", *pytest_args,
+        "--no-html", "--", f"--wsagent-timeout={INNER_TIMEOUT}", "-q", "-p", "no:warnings", *pytest_args,
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "WSAGENT_", "JWT_SECRET"))}
     if secret is not None:

@@ -139,10 +139,14 @@ def others_unaffected(view: View, ctx: Context) -> Iterator[Finding]:
         started = next((r for r in run.frames if r.type == "agent_started"), None)
         end = run.ended_at
         problems = []
-        if started is None or started.t - run.start.t > limits.start_s:
-            problems.append("agent_started late or missing")
-        if end is None or end - run.start.t > limits.run_s:
-            problems.append("run late or unfinished")
+        if started is None:
+            problems.append("no agent_started")
+        elif started.t - run.start.t > limits.start_s:
+            problems.append(f"agent_started after {started.t - run.start.t:.2f} s (limit {limits.start_s} s)")
+        if end is None:
+            problems.append("the run never ended")
+        elif end - run.start.t > limits.run_s:
+            problems.append(f"the run took {end - run.start.t:.2f} s (limit {limits.run_s} s)")
         count = len(noisy)
         if problems:
             yield finding("ROB-6", Grade.FAILED, f"run {run.run_id!r} of {run.user!r} during {count} bad frames: {', '.join(problems)}", run.start.seq)

@@ -1,0 +1,263 @@
+"""Allure extras: the run-level files beside the results, the failure timeline, and the single-file HTML report.
+
+Allure reads three optional files from a results directory: ``environment.properties`` (the run's facts, shown on
+the overview), ``categories.json`` (failure buckets matched by message regex) and ``executor.json`` (the CI build
+that produced them). The plugin writes them once, on the xdist controller, from the grades that already travel in
+``user_properties``; nothing here touches pytest, so each piece is testable alone.
+
+The HTML report is Allure 3's "awesome" report as one file, built by the ``allure`` npm package (Node, no Java).
+The package is installed once, with npm from the npm registry, into a per-user cache pinned to one version, so
+repeated runs neither reinstall nor change the page under the browser test.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from harness.transcript import Transcript
+
+__all__ = [
+    "ALLURE_VERSION",
+    "CATEGORIES",
+    "HtmlUnavailable",
+    "build_html",
+    "environment_properties",
+    "executor",
+    "history_file",
+    "safe_url",
+    "timeline",
+    "without_analytics",
+    "write_extras",
+]
+
+ALLURE_VERSION = "3.18.0"
+"""Pinned: the browser test reads the page, and a new major could move what it reads."""
+
+TIMEOUT = 300
+"""Seconds for one npm install or one report build: a blocked network must not hang a finished run."""
+
+_ANY = r"[\s\S]*"
+"""Spans newlines in both Allure 2 (Java, whole-message match) and Allure 3 (JavaScript, search)."""
+
+
+def _failed(prefix: str) -> str:
+    return f"{_ANY}\\b({prefix})-\\d+ (FAILED|NON-STRICT){_ANY}"
+
+
+CATEGORIES: tuple[dict[str, Any], ...] = (
+    {"name": "Authentication and E2E mode", "matchedStatuses": ["failed"], "messageRegex": _failed("AUTH|E2E")},
+    {"name": "Event order and shape", "matchedStatuses": ["failed"], "messageRegex": _failed("EVT")},
+    {"name": "Isolation and security", "matchedStatuses": ["failed"], "messageRegex": _failed("ISO|SEC")},
+    {"name": "Hard failures", "matchedStatuses": ["failed"], "messageRegex": _failed("FAIL")},
+    {"name": "Robustness", "matchedStatuses": ["failed"], "messageRegex": _failed("ROB")},
+    {
+        "name": "Infrastructure and timeouts",
+        "matchedStatuses": ["broken", "failed"],
+        "messageRegex": f"{_ANY}([Tt]imeout|timed out|[Rr]efused|unreachable|ConnectionError|OSError){_ANY}",
+    },
+    {"name": "Harness errors", "matchedStatuses": ["broken"]},
+)
+"""First match wins; the prefixes are the catalog's areas, so a finding's line ``ID GRADE: ...`` picks its bucket.
+
+Written as ``categories.json`` for Allure 2 readers; Allure 3 takes categories from its config instead (below).
+"""
+
+TOLERATED: dict[str, Any] = {
+    "name": "Tolerated deviations (NON-STRICT)",
+    "matchers": {"statuses": ["passed"], "labels": {"tag": "^NON-STRICT$"}},
+}
+"""Allure 3 only (Allure 2 categories cannot match passed tests by label): NON-STRICT cases in their own bucket."""
+
+
+def safe_url(url: str) -> str:
+    """The URL without credentials or query: a target given as ``wss://u:p@host/ws?token=...`` must not leak."""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return url
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, host, parts.path, "[REDACTED-QUERY]" if parts.query else "", ""))
+
+
+def _escape(value: str) -> str:
+    """Java-properties escaping: Allure 2 parses the file with ``java.util.Properties``."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def environment_properties(facts: Mapping[str, str]) -> str:
+    keys = (k.replace(" ", "_").replace("=", "_").replace(":", "_") for k in facts)
+    return "".join(f"{key}={_escape(value)}\n" for key, value in zip(keys, facts.values(), strict=True))
+
+
+def executor(environ: Mapping[str, str]) -> dict[str, Any] | None:
+    """Who ran the build, from the CI's own variables; ``None`` on a developer's machine (no file is written)."""
+    if environ.get("GITHUB_ACTIONS") == "true":
+        server = environ.get("GITHUB_SERVER_URL", "")
+        repo = environ.get("GITHUB_REPOSITORY", "")
+        run_id = environ.get("GITHUB_RUN_ID", "")
+        return {
+            "name": "GitHub Actions",
+            "type": "github",
+            "url": f"{server}/{repo}",
+            "buildOrder": environ.get("GITHUB_RUN_NUMBER", ""),
+            "buildName": f"{environ.get('GITHUB_WORKFLOW', 'workflow')} #{environ.get('GITHUB_RUN_NUMBER', '')}",
+            "buildUrl": f"{server}/{repo}/actions/runs/{run_id}" if run_id else "",
+        }
+    if environ.get("GITLAB_CI") == "true":
+        return {
+            "name": "GitLab CI",
+            "type": "gitlab",
+            "url": environ.get("CI_PROJECT_URL", ""),
+            "buildOrder": environ.get("CI_PIPELINE_IID", ""),
+            "buildName": f"{environ.get('CI_JOB_NAME', 'job')} #{environ.get('CI_PIPELINE_IID', '')}",
+            "buildUrl": environ.get("CI_JOB_URL", ""),
+        }
+    if environ.get("JENKINS_URL"):
+        return {
+            "name": "Jenkins",
+            "type": "jenkins",
+            "url": environ.get("JENKINS_URL", ""),
+            "buildOrder": environ.get("BUILD_NUMBER", ""),
+            "buildName": f"{environ.get('JOB_NAME', 'job')} #{environ.get('BUILD_NUMBER', '')}",
+            "buildUrl": environ.get("BUILD_URL", ""),
+        }
+    if environ.get("CI", "").lower() in ("true", "1"):
+        return {"name": "CI", "type": "ci"}
+    return None
+
+
+def write_extras(results: Path, facts: Mapping[str, str], environ: Mapping[str, str]) -> None:
+    """Write the run-level files into an existing allure-results directory (the controller's job, once)."""
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "environment.properties").write_text(environment_properties(facts), encoding="utf-8")
+    (results / "categories.json").write_text(json.dumps(list(CATEGORIES), indent=2) + "\n", encoding="utf-8")
+    build = executor(environ)
+    if build is not None:
+        (results / "executor.json").write_text(json.dumps(build, indent=2) + "\n", encoding="utf-8")
+
+
+def timeline(transcript: Transcript, marked: Iterable[int], width: int = 240) -> str:
+    """One line per record, ``>>`` before the frames a finding points at: the story of a failure, readable.
+
+    The transcript is redacted when recorded, so this only formats; the caller may redact once more.
+    """
+    marks = set(marked)
+    records = list(transcript)
+    width_conn = max((len(r.conn) for r in records), default=0)
+    lines = []
+    for record in records:
+        if record.text is not None:
+            body = record.text
+        else:  # handshakes, closes, probes: the outcome fields that are set; headers are in transcript.jsonl
+            body = " ".join(f"{k}={v}" for k, v in record.info.items() if k != "headers" and v not in (None, ""))
+        if record.note:
+            body += "  [" + " ".join(f"{k}={v}" for k, v in record.note.items() if v is not None) + "]"
+        body = body.replace("\n", "\\n")
+        if len(body) > width:
+            body = body[: width - 1] + "…"
+        prefix = ">>" if record.seq in marks else "  "
+        lines.append(
+            f"{prefix} #{record.seq:<4} +{record.t:7.3f}s {record.conn:{width_conn}} "
+            f"{record.direction.value:8} {record.kind.value:9} {body}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+class HtmlUnavailable(Exception):
+    """Node/npm are missing or the Allure 3 package could not be installed; the message says what to do."""
+
+
+def cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    base = Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "wsagent" / f"allure-{ALLURE_VERSION}"
+
+
+def history_file(report_dir: Path) -> Path:
+    """Allure 3 keeps trends in one JSON Lines file; outside allure-results so ``wsagent run`` never wipes it."""
+    return report_dir / "history" / "history.jsonl"
+
+
+def _allure_cli() -> list[str]:
+    """``node .../allure/cli.js``, installing the pinned package into the cache on first use (under a file lock)."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    hint = f"install Node.js 18+ with npm (Debian: apt-get install nodejs npm); wsagent then fetches allure@{ALLURE_VERSION}"
+    if node is None:
+        raise HtmlUnavailable(f"wsagent: the HTML report needs Node.js: {hint}")
+    prefix = cache_dir()
+    cli = prefix / "node_modules" / "allure" / "cli.js"
+    if cli.exists():
+        return [node, str(cli)]
+    if npm is None:
+        raise HtmlUnavailable(f"wsagent: the HTML report needs npm to install Allure 3: {hint}")
+    prefix.mkdir(parents=True, exist_ok=True)
+    with open(prefix.parent / f"{prefix.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two parallel runs must not install into one folder at once
+        if not cli.exists():
+            try:
+                done = subprocess.run(
+                    [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--loglevel=error", f"allure@{ALLURE_VERSION}"],
+                    capture_output=True,
+                    text=True,
+                    timeout=TIMEOUT,
+                )
+            except subprocess.TimeoutExpired:
+                raise HtmlUnavailable(f"wsagent: npm could not install allure@{ALLURE_VERSION} within {TIMEOUT} s") from None
+            if done.returncode != 0 or not cli.exists():
+                tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+                raise HtmlUnavailable(f"wsagent: npm could not install allure@{ALLURE_VERSION}: {tail[0]}")
+    return [node, str(cli)]
+
+
+def build_html(report_dir: Path, name: str = "wsagent conformance") -> Path:
+    """Build ``report_dir/html/index.html`` (one self-contained file) from ``report_dir/allure-results``.
+
+    Runs in ``report_dir`` with our own config (categories), so an ``allurerc`` in the user's project cannot
+    reshape the report. Raises
+    :class:`HtmlUnavailable` when Node is missing and ``RuntimeError`` with Allure's last line when it fails.
+    """
+    results = report_dir / "allure-results"
+    if not results.is_dir():
+        raise RuntimeError(f"wsagent: no Allure results in {results}: run `wsagent run --report-dir {report_dir}` first")
+    command = _allure_cli()
+    out = report_dir / "html"
+    shutil.rmtree(out, ignore_errors=True)
+    history = history_file(report_dir)
+    history.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="wsagent-allure-") as scratch:
+        config = Path(scratch) / "allurerc.json"
+        config.write_text(json.dumps({"name": name, "categories": [*CATEGORIES, TOLERATED]}), encoding="utf-8")
+        try:
+            done = subprocess.run(
+                [*command, "awesome", str(results.resolve()), "--config", str(config), "--single-file",
+                 "--output", str(out.resolve()), "--report-name", name, "--history-path", str(history.resolve())],
+                cwd=report_dir,
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT,
+            )
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"wsagent: Allure did not build the HTML report within {TIMEOUT} s") from None
+    index = out / "index.html"
+    if done.returncode != 0 or not index.exists():
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError(f"wsagent: Allure could not build the HTML report (exit {done.returncode}): {tail[0]}")
+    index.write_text(without_analytics(index.read_text(encoding="utf-8")), encoding="utf-8")
+    return index
+
+
+_ANALYTICS = re.compile(r"<script async src=\"https://www\.googletagmanager\.com/[^\"]*\"></script>\s*<script>[^<]*?gtag\([^<]*?</script>")
+
+
+def without_analytics(html: str) -> str:
+    """The page without Allure 3's web-analytics tag: a conformance report must not call a third party when opened
+    (Allure 3.18 "awesome" always adds it; ``ALLURE_NO_ANALYTICS`` only reaches the classic report)."""
+    return _ANALYTICS.sub("", html)
