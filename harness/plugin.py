@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import time
 from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from harness.targets import Target, Targets
 from harness.transcript import Redactor
 
 CONFIG_KEY = pytest.StashKey[HarnessConfig]()
+STARTED_KEY = pytest.StashKey[float]()
 TARGETS_KEY = pytest.StashKey[Targets]()
 PROPERTY = "wsagent"
 IDS_PROPERTY = "wsagent_ids"
@@ -60,6 +62,7 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
+    config.stash[STARTED_KEY] = time.monotonic()
     config.pluginmanager.register(Collector(config.stash[CONFIG_KEY]), "wsagent-collector")
     if config.getoption("--wsagent-progress") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(Progress(config), "wsagent-progress")
@@ -199,6 +202,9 @@ def _attach(case: Case) -> None:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    limit = item.config.stash[CONFIG_KEY].session_timeout
+    if time.monotonic() - item.config.stash[STARTED_KEY] > limit:
+        pytest.exit(f"wsagent: the session ran past its time limit of {limit:g} s; raise --wsagent-session-timeout", returncode=2)
     ids = requirement_ids(item)
     if ids:
         item.user_properties.append((IDS_PROPERTY, ",".join(ids)))
