@@ -9,31 +9,26 @@ controller in ``user_properties`` for the reports.
 from __future__ import annotations
 
 import json
-import os
-import platform
 import time
-from collections.abc import AsyncIterator, Generator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
-from harness import __version__
-from harness.allure_report import safe_url, timeline, write_extras
+from harness.allure_report import timeline
 from harness.case import Case
-from harness.catalog import CATALOG, CONTRACT_VERSION, Area
+from harness.catalog import CATALOG, Area
+from harness.collector import IDS_PROPERTY, PROPERTY, Collector
 from harness.config import OPTIONS, HarnessConfig, resolve
 from harness.errors import ConfigError, HarnessError
 from harness.grades import Grade
-from harness.report import ERROR, CaseResult, Conformance
+from harness.progress import Progress
 from harness.targets import Target, Targets
 from harness.transcript import Redactor
 
 CONFIG_KEY = pytest.StashKey[HarnessConfig]()
 STARTED_KEY = pytest.StashKey[float]()
 TARGETS_KEY = pytest.StashKey[Targets]()
-PROPERTY = "wsagent"
-IDS_PROPERTY = "wsagent_ids"
 NON_STRICT_TAG = "NON-STRICT"
 
 
@@ -210,127 +205,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         item.user_properties.append((IDS_PROPERTY, ",".join(ids)))
 
 
-class Collector:
-    """Folds finished cases into the conformance summary, on the xdist controller or the only process."""
-
-    def __init__(self, config: HarnessConfig) -> None:
-        self.config = config
-        self.results = Conformance(environment=config.environment)
-        self.failures: dict[str, pytest.TestReport] = {}
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        props = dict(report.user_properties)
-        if IDS_PROPERTY not in props:
-            return
-        if report.when != "teardown":
-            if report.outcome != "passed":
-                self.failures[report.nodeid] = report
-            return
-        ids = tuple(str(props[IDS_PROPERTY]).split(","))
-        result = CaseResult(report.nodeid, ids)
-        earlier = self.failures.pop(report.nodeid, None)
-        result.outcome = _allure_status(earlier, report, judged=PROPERTY in props)
-        if PROPERTY in props:
-            outcome = json.loads(str(props[PROPERTY]))
-            result.grades = dict(outcome["grades"])
-            result.messages = [f"{f['rule']} {f['grade']}: {f['message']}" for f in outcome["findings"] if f["grade"] != "OK"]
-            self.results.target = outcome["target"]
-            self.results.environment = outcome["environment"]
-            self.results.versions["server"] = outcome["server_version"]
-        elif earlier is not None:
-            grade = "SKIPPED" if earlier.skipped else ERROR
-            reason = _reason(earlier)
-            result.grades = dict.fromkeys(ids, grade)
-            result.messages = [f"{i} {grade}: {report.nodeid}: {reason}" for i in ids]
-        self.results.cases.append(result)
-
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if hasattr(session.config, "workerinput") or not self.results.cases:
-            return
-        self.results.target = safe_url(self.results.target or self.config.target or "embedded reference server")
-        self.results.versions["harness"] = __version__
-        if self.config.report_dir is not None:
-            self.results.write(self.config.report_dir)
-        results_dir = session.config.getoption("allure_report_dir", None)
-        if results_dir:
-            write_extras(Path(results_dir), self.facts(), os.environ)
-
-    def facts(self) -> dict[str, str]:
-        """What ``environment.properties`` shows on the report's overview: enough to tell two runs apart."""
-        return {
-            "target": self.results.target,
-            "environment": self.results.environment or self.config.environment,
-            "contract": CONTRACT_VERSION,
-            "harness": self.results.versions.get("harness", __version__),
-            "server": self.results.versions.get("server", "unknown"),
-            "strict": str(self.config.strict).lower(),
-            "python": platform.python_version(),
-        }
-
-
-class Progress:
-    """``wsagent run`` on a terminal: one line counting finished cases and naming their area, instead of dots."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        self.total = 0
-        self.done = 0
-
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.total = len(session.items)
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
-        self.total = max(self.total, len(ids))  # the controller collects nothing itself; every worker collects all
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_report_teststatus(self, report: pytest.TestReport) -> Generator[None, Any, tuple[str, str, Any]]:
-        category, _letter, word = yield
-        return category, "", word
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when != "teardown":
-            return
-        self.done += 1
-        ids = str(dict(report.user_properties).get(IDS_PROPERTY, ""))
-        area = CATALOG[ids.split(",")[0]].area.value if ids else ""
-        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
-        if terminal is not None:
-            terminal.write(f"\rwsagent: {self.done}/{self.total} cases  {area:<12}", flush=True)
-
-    def pytest_sessionfinish(self) -> None:
-        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
-        if terminal is not None and self.done:
-            terminal.write_line("")
-
-
-def _allure_status(earlier: pytest.TestReport | None, teardown: pytest.TestReport, *, judged: bool) -> str:
-    """The status Allure gives the test (failed: a verdict or an assertion; broken: anything else).
-
-    Counted in conformance.json so the HTML report's numbers can be checked against ours.
-    """
-    if earlier is None:
-        return "broken" if teardown.failed else "passed"
-    if earlier.skipped:
-        return "skipped"
-    if earlier.when != "call":
-        return "broken"
-    if judged:
-        return "failed"
-    crash = getattr(earlier.longrepr, "reprcrash", None)
-    message = crash.message if crash is not None else str(earlier.longrepr)
-    return "failed" if message.startswith(("AssertionError", "assert", "Failed")) else "broken"
-
-
-def _reason(report: pytest.TestReport) -> str:
-    longrepr = report.longrepr
-    if isinstance(longrepr, tuple):
-        return str(longrepr[2]).removeprefix("Skipped: ")
-    crash = getattr(longrepr, "reprcrash", None)
-    text = crash.message if crash is not None else str(longrepr)
-    return text.splitlines()[0] if text else "unknown error"
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     """A harness error inside a test (secret mismatch, unreachable target) stops the session with its one line."""
@@ -342,11 +216,3 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         case = getattr(item, "funcargs", {}).get("wsagent")
         if isinstance(case, Case):
             _attach(case)
-
-
-def load_outcome(report: pytest.TestReport) -> dict[str, Any] | None:
-    for name, value in report.user_properties:
-        if name == PROPERTY:
-            return json.loads(str(value))
-    return None
-
