@@ -18,7 +18,7 @@ import pytest
 
 from harness.client import Connection, RunHandle, Session, Transport
 from harness.config import HarnessConfig
-from harness.errors import ConfigError, SecretMismatch, TargetShutDown
+from harness.errors import ConfigError, SecretMismatch, TargetError, TargetShutDown
 from harness.grades import Finding, Grade
 from harness.judge import Verdict, judge
 from harness.rules import Context
@@ -138,7 +138,13 @@ class Case:
         """
         user = user if user is not None else self.user()
         conn = await self.connect(user, **kw)
-        if conn.accepted or conn.status not in (401, 403) or kw.get("token", "valid") != "valid":
+        valid = kw.get("token", "valid") == "valid"
+        if valid and not conn.accepted and conn.status is None:
+            # No HTTP answer at all (timeout, reset, refused): nothing about the contract can be judged, so the run
+            # stops with exit 2 and this one line instead of FAILED grades that "never exercised" anything.
+            error = conn.handshake.info.get("error") if conn.handshake else None
+            raise TargetError(f"wsagent: {self.target.url} did not answer the WebSocket handshake ({error or 'no response'})")
+        if conn.accepted or conn.status not in (401, 403) or not valid:
             return conn
         body = (conn.handshake.info.get("body") or "") if conn.handshake else ""
         other: Transport = "subprotocol" if kw.get("transport", "bearer") == "bearer" else "bearer"

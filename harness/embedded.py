@@ -73,12 +73,19 @@ class EmbeddedServer:
         extra_env: Mapping[str, str] | None = None,
         extra_args: Sequence[str] = (),
         startup_timeout: float = 15.0,
+        log_path: Path | None = None,
     ) -> EmbeddedServer:
-        """Start the server and return once it listens; raises :class:`TargetError` (one line) if it does not."""
+        """Start the server and return once it listens; raises :class:`TargetError` (one line) if it does not.
+
+        The server's log (stderr) goes to ``log_path`` when given — the report folder keeps it, so a verdict can be
+        explained from the server's side too — else to a temporary file read only for the startup error.
+        """
         check_environment(environment)
         command = [sys.executable, "-m", "mock_server", "--host", "127.0.0.1", "--port", "0",
                    "--environment", environment, "--exit-with-stdin", *extra_args]
-        stderr = tempfile.TemporaryFile()
+        if log_path is not None:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+        stderr = tempfile.TemporaryFile() if log_path is None else open(log_path, "w+b")  # noqa: SIM115  # closed by stop()
         process = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,

@@ -13,7 +13,7 @@ so objects are plain ``dict``s (cheaper to test than ``Mapping`` on the hot path
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 __all__ = [
     "ENVELOPE",
@@ -23,9 +23,11 @@ __all__ = [
     "ErrorView",
     "Lookup",
     "envelope",
+    "envelope_value",
     "error_view",
     "run_id_of",
     "table",
+    "table_value",
 ]
 
 EVENTS: Final = ("agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed")
@@ -47,9 +49,12 @@ class _Missing:
 MISSING: Final[Any] = _Missing()
 
 
-@dataclass(frozen=True, slots=True)
-class Lookup:
-    """A field's value, where it was found (``top``, ``data``, ``payload`` or ``None``) and any deviation."""
+class Lookup(NamedTuple):
+    """A field's value, where it was found (``top``, ``data``, ``payload`` or ``None``) and any deviation.
+
+    A named tuple rather than a frozen dataclass: rules build one per field per frame, and a frozen dataclass costs
+    twice as much to build (bench/bench_rules.py).
+    """
 
     value: Any
     where: str | None
@@ -92,9 +97,41 @@ def _lookup(frame: Any, name: str, order: tuple[str, ...], canonical: str) -> Lo
 
 def envelope(frame: Any, name: str) -> Lookup:
     """An envelope field: top level, then ``data``, then ``payload``."""
-    if isinstance(frame, dict) and name in frame and not _has_nested(frame, name):
-        return Lookup(frame[name], "top")  # fast path: the canonical layout
+    if isinstance(frame, dict) and name in frame:  # fast path: the canonical layout, no nested copy to compare
+        data = frame.get("data")
+        if not (isinstance(data, dict) and name in data):
+            payload = frame.get("payload")
+            if not (isinstance(payload, dict) and name in payload):
+                return Lookup(frame[name], "top")
     return _lookup(frame, name, ("top", "data", "payload"), "top")
+
+
+def envelope_value(frame: Any, name: str) -> Any:
+    """``envelope(frame, name).value`` without building the :class:`Lookup` (for rules that only compare values)."""
+    if isinstance(frame, dict):
+        value = frame.get(name, MISSING)
+        if value is not MISSING:
+            return value
+        data = frame.get("data")
+        if isinstance(data, dict) and name in data:
+            return data[name]
+        payload = frame.get("payload")
+        if isinstance(payload, dict) and name in payload:
+            return payload[name]
+    return MISSING
+
+
+def table_value(frame: Any, name: str) -> Any:
+    """``table(frame, name).value`` without building the :class:`Lookup`: ``data``, then ``payload``, then top."""
+    if isinstance(frame, dict):
+        data = frame.get("data")
+        if isinstance(data, dict) and name in data:
+            return data[name]
+        payload = frame.get("payload")
+        if isinstance(payload, dict) and name in payload:
+            return payload[name]
+        return frame.get(name, MISSING)
+    return MISSING
 
 
 def table(frame: Any, name: str) -> Lookup:
@@ -104,12 +141,6 @@ def table(frame: Any, name: str) -> Lookup:
         if isinstance(data, dict) and name in data and name not in frame and "payload" not in frame:
             return Lookup(data[name], "data")  # fast path: the canonical layout
     return _lookup(frame, name, ("data", "payload", "top"), "data")
-
-
-def _has_nested(frame: dict[str, Any], name: str) -> bool:
-    data = frame.get("data")
-    payload = frame.get("payload")
-    return (isinstance(data, dict) and name in data) or (isinstance(payload, dict) and name in payload)
 
 
 def run_id_of(frame: Any) -> Any:

@@ -11,6 +11,7 @@ it without depending on an event loop.
 
 from __future__ import annotations
 
+import os
 import secrets as random_secrets
 import socket
 import ssl
@@ -102,7 +103,11 @@ class Targets:
         return TokenFactory(secret, environment, issuer=self.config.issuer, audience=self.config.audience)
 
     def _embedded(self, environment: str, secret: str, *, e2e_env: bool, capabilities: set[str]) -> Target:
-        server = EmbeddedServer.start(environment, secret=secret, e2e_env=e2e_env, extra_args=self.config.server_args)
+        log = None
+        if self.config.report_dir is not None:  # one log per server and xdist worker, rewritten by each run
+            worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+            log = self.config.report_dir / f"server-{environment}{'-e2e-env' if e2e_env else ''}-{worker}.log"
+        server = EmbeddedServer.start(environment, secret=secret, e2e_env=e2e_env, extra_args=self.config.server_args, log_path=log)
         self._servers.append(server)
         return self._probe(Target(server.url, environment, self._tokens(secret, environment), secret, True, frozenset(capabilities)))
 

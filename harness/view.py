@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from harness.normalize import ERROR_TYPES, EVENTS, MISSING, KNOWN_TYPES, envelope, run_id_of, table
+from harness.normalize import ERROR_TYPES, EVENTS, MISSING, KNOWN_TYPES, run_id_of, table_value
+from harness.normalize import envelope_value as _envelope_value
 from harness.transcript import Direction, Kind, Record, Transcript
 
 __all__ = ["Conn", "Run", "View"]
@@ -65,7 +66,7 @@ class Conn:
         hello = self.hello
         if hello is None or hello.type != "connection_established":
             return MISSING
-        return table(hello.frame, name).value
+        return table_value(hello.frame, name)
 
     @property
     def e2e_active(self) -> bool:
@@ -87,6 +88,13 @@ class Conn:
                 groups.setdefault(key[0], []).append((key, record))
         return groups
 
+    @cached_property
+    def received_times(self) -> list[float] | None:
+        """``t`` of every received record when they never decrease (a live recording), else ``None``; lets a rule
+        bisect to a run's start instead of walking the connection from its first frame for every run."""
+        times = [record.t for record in self.received]
+        return times if all(a <= b for a, b in zip(times, times[1:])) else None
+
     def open_during(self, start: float, end: float) -> bool:
         """Was this connection open over the whole interval (so it should have seen the user's events)?"""
         closed = self.closed_at
@@ -103,7 +111,7 @@ class Run:
     matched_by: str | None = None
     frames: list[Record] = field(default_factory=list)
 
-    @property
+    @cached_property
     def spec(self) -> Mapping[str, Any]:
         return self.start.note["start"]
 
@@ -131,11 +139,17 @@ class Run:
             if r.type not in KNOWN_TYPES and r.type is not None and run_id_of(r.frame) == self.run_id
         ]
 
-    @property
+    @cached_property
     def events(self) -> list[Record]:
+        """The run's event frames (read by most rules; built once, after the view has matched the run's frames)."""
         return [r for r in self.frames if r.type in EVENTS]
 
-    @property
+    @cached_property
+    def label(self) -> str:
+        """How findings name the run: its id (or the id the harness gave), agent and connection."""
+        return f"run {self.run_id if self.run_id is not MISSING else self.given_run_id!r} ({self.agent}) on {self.conn.label}"
+
+    @cached_property
     def terminal(self) -> Record | None:
         """The first terminal frame: ``agent_completed`` or an error carrying the run id."""
         for record in self.frames:
@@ -161,18 +175,21 @@ class View:
         self.transcript = transcript
         self.conns: dict[str, Conn] = {}
         self.http: list[Record] = []
+        conns = self.conns
+        http, handshake, close, sent = Kind.HTTP, Kind.HANDSHAKE, Kind.CLOSE, Direction.SENT  # locals: one pass per record
         for record in transcript:
-            if record.kind is Kind.HTTP:
+            kind = record.kind
+            if kind is http:
                 self.http.append(record)
                 continue
-            conn = self.conns.get(record.conn)
+            conn = conns.get(record.conn)
             if conn is None:
-                conn = self.conns[record.conn] = Conn(record.conn, record.user)
-            if record.kind is Kind.HANDSHAKE:
+                conn = conns[record.conn] = Conn(record.conn, record.user)
+            if kind is handshake:
                 conn.handshake = record
-            elif record.kind is Kind.CLOSE and conn.close is None:
+            elif kind is close and conn.close is None:
                 conn.close = record
-            elif record.direction is Direction.SENT:
+            elif record.direction is sent:
                 conn.sent.append(record)
             else:
                 conn.received.append(record)
@@ -217,6 +234,11 @@ class View:
         return best[1] if best else MISSING
 
     @cached_property
+    def ordinary_runs(self) -> list[Run]:
+        """Runs without a scenario that were not refused (what EVT-1, 4, 6, 7 and 8 judge)."""
+        return [run for run in self.runs if not run.scenario and not run.refusal]
+
+    @cached_property
     def users(self) -> set[str]:
         return {c.user for c in self.conns.values() if c.accepted and c.user is not None}
 
@@ -257,9 +279,9 @@ def event_key(record: Record) -> tuple[Any, ...] | None:
     """EVT-8's identity of an event: run, type and step number or execution id; ``None`` when it has no such key."""
     kind = record.type
     if kind == "agent_thinking":
-        key = table(record.frame, "step_number").value
+        key = table_value(record.frame, "step_number")
     elif kind in ("tool_executing", "tool_completed"):
-        key = table(record.frame, "execution_id").value
+        key = table_value(record.frame, "execution_id")
     else:
         return None
     if key is MISSING or isinstance(key, (dict, list)):
@@ -268,4 +290,4 @@ def event_key(record: Record) -> tuple[Any, ...] | None:
 
 
 def envelope_value(record: Record, name: str) -> Any:
-    return envelope(record.frame, name).value
+    return _envelope_value(record.frame, name)

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -24,6 +25,27 @@ from mock_server.faults import CATALOG, Faults
 from mock_server.server import MockServer, ServerConfig
 
 log = logging.getLogger("mock_server")
+
+
+class RedactCredentials(logging.Filter):
+    """Masks tokens in every log line: at DEBUG websockets logs each request header (``Authorization``, the
+    ``jwt.<...>`` subprotocol entries) and the request path (``?token=``), and logs end up in CI artefacts (SEC-2)."""
+
+    PATTERNS = (
+        (re.compile(r"(?i)(authorization:\s*\S+\s+)(?!<)\S+"), r"\1[redacted]"),
+        (re.compile(r"(?i)\bjwt\.[\w\-.=~+/]+"), "jwt.[redacted]"),
+        (re.compile(r"(?i)([?&]token=)[^&\s'\"]+"), r"\1[redacted]"),
+        (re.compile(r"eyJ[\w-]*\.[\w-]*\.[\w-]*"), "[redacted jwt]"),
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        redacted = text
+        for pattern, replacement in self.PATTERNS:
+            redacted = pattern.sub(replacement, redacted)
+        if redacted != text:
+            record.msg, record.args = redacted, None
+        return True
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,6 +101,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         print_faults(args.json)
         return 0
     logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactCredentials())
     logging.getLogger("websockets").setLevel(logging.DEBUG if args.log_level == "DEBUG" else logging.WARNING)
     try:
         env = ServerEnvironment.from_mapping(os.environ if environ is None else environ, environment=args.environment)

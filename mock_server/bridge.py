@@ -88,6 +88,10 @@ class AgentWebSocketBridge:
         """The run's thread by the five priorities; :class:`ThreadResolutionError` when none names it."""
         began = time.perf_counter()
         disabled = context is not None and not context.resolvable
+        if not disabled:  # fast path, once per event: the first source that names the thread, nothing recorded
+            found = thread_id or self.registry.get(run_id) or (context.thread_id if context else None) or thread_from_run_id(run_id)
+            if found:
+                return found
         sources = (
             ("1 thread id passed with the notification", lambda: thread_id, "none passed"),
             ("2 run->thread registry", lambda: self.registry.get(run_id), "no entry"),

@@ -25,8 +25,12 @@ __all__ = ["ClientConnection", "Sink", "WebSocketManager", "dumps"]
 log = logging.getLogger(__name__)
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(frame: Mapping[str, Any]) -> str:
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON; one encoder for every frame (``json.dumps`` with options builds a new one per call)."""
+    return _ENCODER.encode(frame)
 
 
 class Sink(Protocol):
@@ -91,8 +95,9 @@ class ClientConnection:
                 pass
 
     async def _write(self) -> None:
+        outbox = self._outbox
         while True:
-            item = await self._outbox.get()
+            item = outbox.get_nowait() if not outbox.empty() else await outbox.get()  # no suspension while frames wait
             try:
                 if isinstance(item, _Close):
                     await self.sink.close(item.code, item.reason)

@@ -147,10 +147,19 @@ def _start(kind: str, message: dict[str, Any]) -> StartAgent:
     )
 
 
+def _json_int(digits: str) -> int | float:
+    """A JSON integer. Past Python's int-conversion digit limit (4,300) it becomes a float: the number is valid JSON
+    (RFC 8259 sets no limit), so ``{"type":"ping","n":<5,000 digits>}`` gets its pong, not JSON_PARSE_ERROR."""
+    try:
+        return int(digits)
+    except ValueError:
+        return float(digits)
+
+
 def parse_client_message(text: str, faults: Faults = NO_FAULTS) -> ClientMessage:
     """One text frame as a typed message; :class:`ProtocolError` for anything the contract answers with an error."""
     try:
-        message = json.loads(text)
+        message = json.loads(text, parse_int=_json_int)
     except (ValueError, RecursionError) as exc:
         if faults.enabled(FaultName.INVALID_JSON_CLOSES_CONNECTION):
             raise  # escapes the message loop: websockets closes 1011

@@ -6,12 +6,14 @@ whatever events it has; EVT-7's heartbeat clause judges ``slow_tool`` runs.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from harness.grades import Finding, Grade
-from harness.normalize import ERROR_TYPES, MISSING, envelope, table
+from harness.normalize import ENVELOPE, ERROR_TYPES, MISSING, envelope, envelope_value, table, table_value
 from harness.rules.base import Context, finding, rule
 from harness.transcript import Record
 from harness.view import Run, View
@@ -22,13 +24,11 @@ IDS = ("run_id", "thread_id", "user_id", "agent_name")
 
 def ordinary_runs(view: View) -> Iterator[Run]:
     """Runs without a scenario that were not refused."""
-    for run in view.runs:
-        if not run.scenario and not run.refusal:
-            yield run
+    return iter(view.ordinary_runs)
 
 
 def _label(run: Run) -> str:
-    return f"run {run.run_id if run.run_id is not MISSING else run.given_run_id!r} ({run.agent}) on {run.conn.label}"
+    return run.label
 
 
 def _verdict(req_id: str, run: Run, failed: list[str], soft: list[str], frames: list[int], ok: str) -> Finding:
@@ -109,8 +109,8 @@ def _pair(frames: list[Record]) -> tuple[list[str], list[str], list[int]]:
         kind = record.type
         if kind in TERMINAL_TYPES:
             break
-        eid = table(record.frame, "execution_id").value
-        name = table(record.frame, "tool_name").value
+        eid = table_value(record.frame, "execution_id")
+        name = table_value(record.frame, "tool_name")
         if eid is MISSING or isinstance(eid, (dict, list)):
             soft.append(f"{kind} #{record.seq} has no execution_id: paired by tool_name")
             if kind == "tool_executing":
@@ -192,10 +192,38 @@ TABLE: dict[str, tuple[Check, ...]] = {
 }
 
 
+def _clean(frame: Any, kind: str | None) -> bool:
+    """True only when :func:`field_problems` would find nothing: the canonical layout, every field present and typed.
+
+    The common case, checked without building a :class:`~harness.normalize.Lookup` per field; anything else (a
+    missing or mistyped field, a copy outside its canonical place) goes the long way, which writes the messages.
+    """
+    data = frame.get("data") if isinstance(frame, dict) else None
+    if not isinstance(data, dict) or "payload" in frame or not data.keys().isdisjoint(ENVELOPE) or not frame.keys().isdisjoint(data):
+        return False
+    for name in IDS:
+        value = frame.get(name)
+        if not isinstance(value, str) or not value:
+            return False
+    if "timestamp" not in frame:
+        return False
+    for name, check, _ in TABLE.get(str(kind), ()):
+        if name not in data or not check(data[name]):
+            return False
+    if kind == "tool_completed":
+        success = data["success"]
+        return ("results" in data) if success is True else (success is not False or _is_name(data.get("error")))
+    if kind == "agent_completed":
+        return not (data["status"] == "completed" and data["final_response"] == "")
+    return True
+
+
 def field_problems(record: Record) -> tuple[list[str], list[str]]:
     """EVT-4 for one event frame: (hard problems, layout deviations)."""
     frame = record.frame
     kind = record.type
+    if _clean(frame, kind):
+        return [], []
     failed: list[str] = []
     soft: list[str] = []
     for name in IDS + ("timestamp",):
@@ -241,6 +269,8 @@ def fields(view: View, ctx: Context) -> Iterator[Finding]:
         soft: list[str] = []
         marks: list[int] = []
         for record in run.events:
+            if _clean(record.frame, record.type):
+                continue  # the common case, without building two empty lists
             hard, dev = field_problems(record)
             if hard or dev:
                 marks.append(record.seq)
@@ -268,8 +298,11 @@ def stable_ids(view: View, ctx: Context) -> Iterator[Finding]:
         if run.matched_by == "arrival" and run.given_run_id:
             failed.append(f"the target ignored the given run_id {run.given_run_id!r} and used {run.run_id!r}")
         for record in events:
+            frame = record.frame
             for name, want in expected.items():
-                got = envelope(record.frame, name).value
+                got = frame.get(name, MISSING)  # run frames are JSON objects; the top level is the canonical place
+                if got is MISSING:
+                    got = envelope_value(frame, name)
                 if got != want:
                     failed.append(f"{record.type} #{record.seq} {name} {got!r}, expected {want!r}")
                     marks.append(record.seq)
@@ -301,7 +334,7 @@ def timestamps(view: View, ctx: Context) -> Iterator[Finding]:
         marks: list[int] = []
         previous: float | None = None
         for record in run.events:
-            value = envelope(record.frame, "timestamp").value
+            value = envelope_value(record.frame, "timestamp")
             stamp, problem = parse_timestamp(value)
             if stamp is None:
                 failed.append(f"{record.type} #{record.seq} timestamp {problem or 'missing'}")
@@ -349,7 +382,9 @@ def timeliness(view: View, ctx: Context) -> Iterator[Finding]:
 
 def _longest_silence(run: Run, end: float | None) -> tuple[float, int]:
     last_t, gap, where = run.start.t, 0.0, run.start.seq
-    for record in run.conn.received:
+    times = run.conn.received_times
+    first = bisect_right(times, last_t) if times is not None else 0  # every record before it has t <= the start
+    for record in islice(run.conn.received, first, None):
         if record.t <= run.start.t:
             continue
         if end is not None and record.t > end:
