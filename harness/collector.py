@@ -20,10 +20,11 @@ from harness.catalog import CONTRACT_VERSION
 from harness.config import HarnessConfig
 from harness.report import ERROR, CaseResult, Conformance
 
-__all__ = ["IDS_PROPERTY", "PROPERTY", "Collector"]
+__all__ = ["IDS_PROPERTY", "PROPERTY", "WAIT_PROPERTY", "Collector"]
 
 PROPERTY = "wsagent"
 IDS_PROPERTY = "wsagent_ids"
+WAIT_PROPERTY = "wsagent_wait"
 
 
 class Collector:
@@ -44,6 +45,8 @@ class Collector:
             return
         ids = tuple(str(props[IDS_PROPERTY]).split(","))
         result = CaseResult(report.nodeid, ids)
+        if WAIT_PROPERTY in props:
+            result.wait = json.loads(str(props[WAIT_PROPERTY]))
         earlier = self.failures.pop(report.nodeid, None)
         result.outcome = _allure_status(earlier, report, judged=PROPERTY in props)
         if PROPERTY in props:

@@ -18,7 +18,7 @@ import pytest
 from harness.allure_report import timeline
 from harness.case import Case
 from harness.catalog import CATALOG, Area
-from harness.collector import IDS_PROPERTY, PROPERTY, Collector
+from harness.collector import IDS_PROPERTY, PROPERTY, WAIT_PROPERTY, Collector
 from harness.config import OPTIONS, HarnessConfig, resolve
 from harness.errors import ConfigError, HarnessError
 from harness.grades import Grade
@@ -50,6 +50,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requirement(*ids): the contract requirement IDs a case judges")
     config.addinivalue_line("markers", "noisy: a flood or load case, off against remote targets unless --wsagent-allow-noisy")
+    config.addinivalue_line("markers", "deliberate_wait(seconds, reason): a wait the contract itself imposes; listed in the report")
     try:
         config.stash[CONFIG_KEY] = resolve(
             cli=lambda opt: config.getoption(opt.cli),
@@ -203,6 +204,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     ids = requirement_ids(item)
     if ids:
         item.user_properties.append((IDS_PROPERTY, ",".join(ids)))
+    wait = item.get_closest_marker("deliberate_wait")
+    if wait is not None:
+        seconds, reason = wait.args
+        item.user_properties.append((WAIT_PROPERTY, json.dumps({"seconds": float(seconds), "reason": str(reason)})))
 
 
 @pytest.hookimpl(wrapper=True)

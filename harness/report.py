@@ -41,6 +41,8 @@ class CaseResult:
     messages: list[str] = field(default_factory=list)
     outcome: str = "passed"
     """The status Allure gives the test: passed, failed, broken or skipped."""
+    wait: dict[str, Any] | None = None
+    """The deliberate wait the case declares (``seconds``, ``reason``): time the contract imposes, not slowness."""
 
 
 @dataclass
@@ -81,6 +83,7 @@ class Conformance:
             "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "summary": {k: v for k, v in summary.items() if v},
             "tests": _tests(self.cases),
+            "deliberate_waits": [{"nodeid": c.nodeid, **c.wait} for c in self.cases if c.wait],
             "requirements": requirements,
         }
 
@@ -181,4 +184,8 @@ def markdown(data: dict[str, Any]) -> str:
         for req_id, row in bad:
             for message in row["messages"][:5]:
                 lines.append(f"- {message.splitlines()[0]}")
+    waits = data.get("deliberate_waits", [])
+    if waits:
+        lines += ["", "## Deliberate waits", "", "Time the contract itself imposes on these cases (not slowness of the target):", ""]
+        lines += [f"- `{w['nodeid']}`: {w['seconds']:g} s, {w['reason']}" for w in waits]
     return "\n".join(lines) + "\n"

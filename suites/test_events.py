@@ -42,6 +42,7 @@ async def test_server_created_ids(wsagent: Case) -> None:
     wsagent.check()
 
 
+@pytest.mark.deliberate_wait(SLOW_TOOL_S, "the slow_tool scenario's first tool takes 3 s (PROTOCOL §5)")
 @pytest.mark.requirement("EVT-2", "EVT-3", "EVT-7")
 async def test_heartbeat_during_slow_tool(wsagent: Case) -> None:
     conn = await wsagent.connect_ok(e2e=True)

@@ -38,6 +38,7 @@ async def test_every_tab_receives_every_event(wsagent: Case) -> None:
     wsagent.check()
 
 
+@pytest.mark.deliberate_wait(SLOW_TOOL_S, "the slow_tool scenario's first tool takes 3 s (PROTOCOL §5)")
 @pytest.mark.requirement("ISO-4")
 async def test_client_leaving_mid_run_harms_nobody(wsagent: Case) -> None:
     """Both runs use the ``slow_tool`` scenario, so both are provably in flight when the leaver closes."""

@@ -1,4 +1,5 @@
-"""The suite's deliberate waits, in one place so the report can list them.
+"""The suite's deliberate waits, in one place; cases that incur one say so with ``@pytest.mark.deliberate_wait`` so the
+report lists them (conformance.md, "Deliberate waits").
 
 Nothing else in suites/ waits on the clock: every other case synchronises on frames (a terminal frame, a ``pong``
 barrier, a close). These are waits the contract itself imposes on the target.

@@ -25,7 +25,7 @@ from harness import allure_report, cli
 from harness.allure_report import CATEGORIES, environment_properties, executor, safe_url, timeline, without_analytics, write_extras
 from harness.catalog import CATALOG
 from harness.errors import ConfigError
-from harness.report import apply_baseline, load_baseline, markdown
+from harness.report import CaseResult, Conformance, apply_baseline, load_baseline, markdown
 from harness.transcript import Direction, Kind, Transcript
 
 SECRET = "reports-test-secret-0123456789abcdef0123"
@@ -394,3 +394,12 @@ def test_baseline_turns_the_same_failure_into_a_pass(faulty_run: tuple[Path, int
     data = json.loads((report_dir / "conformance.json").read_text())
     assert cli.verdict_exit(data, strict=False) == 1
     assert cli.verdict_exit(data, strict=False, baseline=frozenset({"EVT-2"})) == 0
+
+
+def test_deliberate_waits_are_listed_apart_from_grades() -> None:
+    """A case's declared wait (time the contract imposes) shows in conformance.json and .md, never as a grade."""
+    waited = CaseResult("suites/test_events.py::test_slow", ("EVT-7",), {"EVT-7": "OK"}, wait={"seconds": 3.0, "reason": "slow tool"})
+    quick = CaseResult("suites/test_events.py::test_quick", ("EVT-1",), {"EVT-1": "OK"})
+    data = Conformance(target="ws://t/ws", environment="development", cases=[waited, quick]).to_dict()
+    assert data["deliberate_waits"] == [{"nodeid": "suites/test_events.py::test_slow", "seconds": 3.0, "reason": "slow tool"}]
+    assert "- `suites/test_events.py::test_slow`: 3 s, slow tool" in markdown(data)
