@@ -20,10 +20,10 @@ from harness.case import Case
 from harness.catalog import CATALOG, Area
 from harness.collector import IDS_PROPERTY, PROPERTY, WAIT_PROPERTY, Collector
 from harness.config import OPTIONS, HarnessConfig, resolve
-from harness.errors import ConfigError, HarnessError
+from harness.errors import HarnessError
 from harness.grades import Grade
 from harness.progress import Progress
-from harness.targets import Target, Targets
+from harness.targets import Target, Targets, check_reachable
 from harness.transcript import Redactor
 
 CONFIG_KEY = pytest.StashKey[HarnessConfig]()
@@ -52,11 +52,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "noisy: a flood or load case, off against remote targets unless --wsagent-allow-noisy")
     config.addinivalue_line("markers", "deliberate_wait(seconds, reason): a wait the contract itself imposes; listed in the report")
     try:
-        config.stash[CONFIG_KEY] = resolve(
+        harness_config = config.stash[CONFIG_KEY] = resolve(
             cli=lambda opt: config.getoption(opt.cli),
             ini=lambda opt: config.getini(opt.ini_key),
         )
-    except ConfigError as exc:
+        if harness_config.target and not hasattr(config, "workerinput"):
+            # before collection: an unreachable URL is one line, not a session of errors
+            check_reachable(harness_config.target, harness_config.open_timeout)
+    except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[STARTED_KEY] = time.monotonic()
     config.pluginmanager.register(Collector(config.stash[CONFIG_KEY]), "wsagent-collector")

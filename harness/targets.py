@@ -25,7 +25,7 @@ from harness.embedded import EmbeddedServer
 from harness.errors import TargetError
 from harness.tokens import TokenFactory, TokenSource, from_token_file
 
-__all__ = ["Target", "Targets", "health_url"]
+__all__ = ["Target", "Targets", "check_reachable", "health_url"]
 
 
 def health_url(ws_url: str) -> str:
@@ -33,6 +33,17 @@ def health_url(ws_url: str) -> str:
     parts = urlsplit(ws_url)
     scheme = "https" if parts.scheme == "wss" else "http"
     return urlunsplit((scheme, parts.netloc, "/health", "", ""))
+
+
+def check_reachable(url: str, timeout: float) -> None:
+    """One TCP connect to the target's host and port; :class:`TargetError` (one line) when nothing listens there."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "wss" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise TargetError(f"wsagent: cannot reach {parts.hostname}:{port} for target {url} ({exc.strerror or exc}); check --wsagent-target") from None
 
 
 @dataclass
@@ -144,13 +155,7 @@ class Targets:
 
     def _probe(self, target: Target) -> Target:
         """Fail fast with one line when the target is not there; read its /health for the report."""
-        parts = urlsplit(target.url)
-        port = parts.port or (443 if parts.scheme == "wss" else 80)
-        try:
-            with socket.create_connection((parts.hostname, port), timeout=self.config.open_timeout):
-                pass
-        except OSError as exc:
-            raise TargetError(f"wsagent: cannot reach {parts.hostname}:{port} for target {target.url} ({exc.strerror or exc}); check --wsagent-target") from None
+        check_reachable(target.url, self.config.open_timeout)
         try:
             response = httpx.get(target.health_url, timeout=self.config.open_timeout, verify=self._verify())
             if response.status_code == 200 and response.headers.get("content-type", "").startswith("application/json"):
