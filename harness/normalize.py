@@ -108,29 +108,28 @@ def envelope(frame: Any, name: str) -> Lookup:
 
 def envelope_value(frame: Any, name: str) -> Any:
     """``envelope(frame, name).value`` without building the :class:`Lookup` (for rules that only compare values)."""
-    if isinstance(frame, dict):
-        value = frame.get(name, MISSING)
-        if value is not MISSING:
-            return value
-        data = frame.get("data")
-        if isinstance(data, dict) and name in data:
-            return data[name]
-        payload = frame.get("payload")
-        if isinstance(payload, dict) and name in payload:
-            return payload[name]
-    return MISSING
+    if not isinstance(frame, dict):
+        return MISSING
+    value = frame.get(name, MISSING)
+    return value if value is not MISSING else _nested_value(frame, name)
 
 
 def table_value(frame: Any, name: str) -> Any:
     """``table(frame, name).value`` without building the :class:`Lookup`: ``data``, then ``payload``, then top."""
-    if isinstance(frame, dict):
-        data = frame.get("data")
-        if isinstance(data, dict) and name in data:
-            return data[name]
-        payload = frame.get("payload")
-        if isinstance(payload, dict) and name in payload:
-            return payload[name]
-        return frame.get(name, MISSING)
+    if not isinstance(frame, dict):
+        return MISSING
+    value = _nested_value(frame, name)
+    return value if value is not MISSING else frame.get(name, MISSING)
+
+
+def _nested_value(frame: dict[str, Any], name: str) -> Any:
+    """``name`` under ``data``, else under ``payload``, else ``MISSING``."""
+    data = frame.get("data")
+    if isinstance(data, dict) and name in data:
+        return data[name]
+    payload = frame.get("payload")
+    if isinstance(payload, dict) and name in payload:
+        return payload[name]
     return MISSING
 
 
