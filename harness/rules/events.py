@@ -257,7 +257,7 @@ def field_problems(record: Record) -> tuple[list[str], list[str]]:
 def _outcome_problems(record: Record, success: Any) -> list[str]:
     if success is True and not table(record.frame, "results").present:
         return [f"tool_completed #{record.seq} succeeded without results"]
-    if success is False and not _is_name(table(record.frame, "error").value):
+    if success is False and not _is_name(table_value(record.frame, "error")):
         return [f"tool_completed #{record.seq} failed without a non-empty error"]
     return []
 
@@ -288,10 +288,10 @@ def stable_ids(view: View, ctx: Context) -> Iterator[Finding]:
             continue
         started = next((r for r in events if r.type == "agent_started"), events[0])
         expected = {
-            "run_id": run.given_run_id or envelope(started.frame, "run_id").value,
-            "thread_id": run.spec.get("thread_id") or envelope(started.frame, "thread_id").value,
+            "run_id": run.given_run_id or envelope_value(started.frame, "run_id"),
+            "thread_id": run.spec.get("thread_id") or envelope_value(started.frame, "thread_id"),
             "user_id": run.user,
-            "agent_name": run.agent or envelope(started.frame, "agent_name").value,
+            "agent_name": run.agent or envelope_value(started.frame, "agent_name"),
         }
         failed: list[str] = []
         marks: list[int] = []
@@ -399,8 +399,8 @@ def _heartbeat_during_slow_tool(run: Run) -> Finding:
     executing = next((r for r in run.frames if r.type == "tool_executing"), None)
     if executing is None:
         return finding("EVT-7", Grade.FAILED, f"{_label(run)}: slow_tool run has no tool_executing", run.start.seq)
-    eid = table(executing.frame, "execution_id").value
-    done = next((r for r in run.frames if r.type == "tool_completed" and table(r.frame, "execution_id").value == eid), None)
+    eid = table_value(executing.frame, "execution_id")
+    done = next((r for r in run.frames if r.type == "tool_completed" and table_value(r.frame, "execution_id") == eid), None)
     until = done.t if done else (run.ended_at or float("inf"))
     beats = [r for r in run.conn.frames if r.type == "heartbeat" and executing.t < r.t < until]
     if beats:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from harness.grades import Finding, Grade
-from harness.normalize import MISSING, error_view, run_id_of, table
+from harness.normalize import MISSING, error_view, run_id_of, table_value
 from harness.rules.base import Context, finding, rule
 from harness.view import Run, View
 
@@ -45,9 +45,9 @@ def _claims_hooks(run: Run, ctx: Context) -> bool:
 def ordinary_success(run: Run, ctx: Context) -> bool:
     """An ordinary successful run: what a target that ignores the scenario hook sends."""
     terminal = run.terminal
-    if terminal is None or terminal.type != "agent_completed" or table(terminal.frame, "status").value != "completed":
+    if terminal is None or terminal.type != "agent_completed" or table_value(terminal.frame, "status") != "completed":
         return False
-    if any(r.type == "tool_completed" and table(r.frame, "success").value is False for r in run.frames):
+    if any(r.type == "tool_completed" and table_value(r.frame, "success") is False for r in run.frames):
         return False
     return not (run.scenario == "slow_tool" and slow_tool_honoured(run, ctx))
 
@@ -149,7 +149,7 @@ def _terminal_outcome(run: Run, accepted_codes: tuple[str, ...], ok_statuses: tu
     if terminal is None:
         return ["no terminal frame: the failure was silent"], []
     if terminal.type == "agent_completed":
-        status = table(terminal.frame, "status").value
+        status = table_value(terminal.frame, "status")
         if status in ok_statuses:
             return [], []
         return [f"agent_completed with status {status!r}, expected {' or '.join(ok_statuses)}"], []
@@ -165,8 +165,8 @@ def _terminal_outcome(run: Run, accepted_codes: tuple[str, ...], ok_statuses: tu
 def tool_error_surfaces(view: View, run: Run, ctx: Context) -> Finding:
     failed_tools = [
         r for r in run.frames
-        if r.type == "tool_completed" and table(r.frame, "success").value is False
-        and isinstance(table(r.frame, "error").value, str) and table(r.frame, "error").value
+        if r.type == "tool_completed" and table_value(r.frame, "success") is False
+        and isinstance(table_value(r.frame, "error"), str) and table_value(r.frame, "error")
     ]
     failed, soft = _terminal_outcome(run, ("TOOL_FAILED",), ("failed", "completed"))
     if not failed_tools:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from harness.grades import Finding, Grade
-from harness.normalize import MISSING, envelope, run_id_of, table
+from harness.normalize import MISSING, envelope_value, run_id_of, table_value
 from harness.rules.base import Context, finding, rule
 from harness.rules.events import ordinary_runs
 from harness.rules.failures import no_hooks_reason, scenario_runs
@@ -23,7 +23,7 @@ def foreign_frames(view: View, conn: Conn) -> list[tuple[Record, str]]:
     own_runs = view.run_ids_by_user.get(conn.user, set())
     leaks: list[tuple[Record, str]] = []
     for record in conn.frames:
-        user = envelope(record.frame, "user_id").value
+        user = envelope_value(record.frame, "user_id")
         if isinstance(user, str) and user != conn.user:
             leaks.append((record, f"{record.type} #{record.seq} for user_id {user!r}"))
             continue
@@ -90,7 +90,7 @@ def unique_threads(view: View, ctx: Context) -> Iterator[Finding]:
         started = next((r for r in run.events if r.type == "agent_started"), None)
         if started is None:
             continue
-        thread = envelope(started.frame, "thread_id").value
+        thread = envelope_value(started.frame, "thread_id")
         if thread is MISSING:
             continue
         owners.setdefault(thread, set()).add(run.user)
@@ -116,7 +116,7 @@ def disconnect_harms_nobody(view: View, ctx: Context) -> Iterator[Finding]:
         if run.user in leavers or run.start.t > first or run.refusal or run.scenario not in (None, "slow_tool"):
             continue
         terminal = run.terminal
-        status = table(terminal.frame, "status").value if terminal is not None else MISSING
+        status = table_value(terminal.frame, "status") if terminal is not None else MISSING
         if terminal is not None and terminal.type == "agent_completed" and status == "completed":
             yield finding("ISO-4", Grade.OK, f"run {run.run_id!r} of {run.user!r} completed despite the disconnect")
         else:
@@ -151,7 +151,7 @@ def no_impersonation(view: View, ctx: Context) -> Iterator[Finding]:
     threads_of: dict[Any, set[str | None]] = {}
     for run in view.runs:
         for record in run.events[:1]:
-            threads_of.setdefault(envelope(record.frame, "thread_id").value, set()).add(run.user)
+            threads_of.setdefault(envelope_value(record.frame, "thread_id"), set()).add(run.user)
     for run in view.runs:
         claimed = run.spec.get("claims_user")
         borrowed = run.spec.get("thread_id") in threads_of and threads_of[run.spec.get("thread_id")] - {run.user}
@@ -160,7 +160,7 @@ def no_impersonation(view: View, ctx: Context) -> Iterator[Finding]:
         problems: list[str] = []
         marks: list[int] = []
         for record in run.events:
-            user = envelope(record.frame, "user_id").value
+            user = envelope_value(record.frame, "user_id")
             if user != run.user:
                 problems.append(f"{record.type} #{record.seq} runs as user_id {user!r}")
                 marks.append(record.seq)
