@@ -8,6 +8,7 @@ reason, NON-STRICT passes with a warning (fails in strict mode).
 
 from __future__ import annotations
 
+import shlex
 import uuid
 import warnings
 from collections.abc import Iterable
@@ -40,11 +41,15 @@ class Outcome:
 
     def __init__(self, verdict: Verdict, ids: Iterable[str], target: Target) -> None:
         self.grades: dict[str, Grade] = {}
-        for req_id in ids:
-            grade = verdict.grade(req_id)
+        judged = {req_id: verdict.grade(req_id) for req_id in ids}
+        failed = sorted(req_id for req_id, grade in judged.items() if grade is Grade.FAILED)
+        for req_id, grade in judged.items():
             if grade is None:
-                verdict.findings.append(Finding(req_id, Grade.FAILED, f"{req_id}: the case's frames never exercised it (nothing to judge)"))
-                grade = Grade.FAILED
+                # Nothing to judge: a consequence of another ID's failure (SKIPPED, so the noise stays with its cause),
+                # else a case whose frames exercised nothing at all, which must never pass (FAILED).
+                grade = Grade.SKIPPED if failed else Grade.FAILED
+                why = f"nothing to judge once {', '.join(failed)} failed" if failed else "the case's frames never exercised it (nothing to judge)"
+                verdict.findings.append(Finding(req_id, grade, why))
             self.grades[req_id] = grade
         self.verdict = verdict
         self.target = target
@@ -77,6 +82,7 @@ class Case:
         self._tag = uuid.uuid4().hex[:8]
         self._ssl = ssl_context
         self._sessions: dict[str, Session] = {}
+        self._users: dict[str, str] = {}
 
     @property
     def agents(self) -> Any:
@@ -84,7 +90,12 @@ class Case:
 
     def user(self, name: str = "alice") -> str:
         """A user id unique to this case, so concurrent cases never share a user (ISO rules judge across users)."""
-        return self.target.tokens.user(f"wsagent-{self._tag}-{name}")
+        if name not in self._users:
+            try:
+                self._users[name] = self.target.tokens.user(f"wsagent-{self._tag}-{name}", taken=self._users.values())
+            except ConfigError as exc:
+                pytest.skip(str(exc).removeprefix("wsagent: "))
+        return self._users[name]
 
     def use(self, target: Target) -> None:
         """Point the case at another target (production, E2E env) before it connects."""
@@ -127,33 +138,47 @@ class Case:
         session = self._session()
         if not session.started:
             await session.__aenter__()
+        if not self.target.checked:
+            await self._preflight(session)
         return await session.connect(user if token == "valid" else None, raw, transport=transport, e2e=e2e, token_kind=token)
 
     async def connect_ok(self, user: str | None = None, **kw: Any) -> Connection:
-        """A connection that must be accepted for the case to mean anything; a secret mismatch stops the run.
-
-        When a freshly minted valid token is refused with ``AUTH_FAILED``, the same token is tried once, unrecorded,
-        by the other transport (Bearer ↔ subprotocol). Refused there too, the harness and the target disagree on
-        the secret and no verdict would mean anything; accepted there, the refusal stands and the rules judge it.
-        """
-        user = user if user is not None else self.user()
+        """A connection that must be accepted for the case to mean anything; one that got no HTTP answer at all
+        stops the run (a refusal is recorded and judged: the preflight showed valid tokens work on this target)."""
         conn = await self.connect(user, **kw)
-        valid = kw.get("token", "valid") == "valid"
-        if valid and not conn.accepted and conn.status is None:
-            # No HTTP answer at all (timeout, reset, refused): nothing about the contract can be judged, so the run
-            # stops with exit 2 and this one line instead of FAILED grades that "never exercised" anything.
-            error = conn.handshake.info.get("error") if conn.handshake else None
-            raise TargetError(f"wsagent: {self.target.url} did not answer the WebSocket handshake ({error or 'no response'})")
-        if conn.accepted or conn.status not in (401, 403) or not valid:
-            return conn
-        body = (conn.handshake.info.get("body") or "") if conn.handshake else ""
-        other: Transport = "subprotocol" if kw.get("transport", "bearer") == "bearer" else "bearer"
-        if "AUTH_FAILED" in body and not await self._session().accepts(self.token(user), other):
-            raise SecretMismatch(
-                f"wsagent: the target rejects freshly minted valid tokens with AUTH_FAILED on both Bearer and subprotocol: "
-                f"the harness's secret ({self.config.secret_source}) does not match the target's"
-            )
+        if not conn.accepted and conn.status is None and kw.get("token", "valid") == "valid":
+            raise self._unanswered(conn.handshake.info.get("error") if conn.handshake else None)
         return conn
+
+    async def _preflight(self, session: Session) -> None:
+        """Before a process's first case on a target: a valid token must open a connection by Bearer or by subprotocol.
+
+        If neither does, no verdict would mean anything, so the run stops with one line: no answer at all (down,
+        TLS mismatch), 401/403 (the harness and the target disagree on the secret), or another status (a 404 for a
+        wrong path, a proxy's 502). One working transport is enough: the rules judge a missing one (AUTH-2, AUTH-3).
+        """
+        token = self.token(self.target.tokens.user("wsagent-preflight"))
+        answers = [await session.attempt(token, transport) for transport in ("bearer", "subprotocol")]
+        if any(status == 101 for status, _ in answers):
+            self.target.checked = True
+            return
+        status, detail = answers[0]
+        if status is None:
+            raise self._unanswered(detail)
+        if status not in (401, 403):
+            raise TargetError(f"wsagent: {self.target.url} refuses the upgrade for valid tokens with HTTP {status} {detail[:100]!r}; check the target URL and its path")
+        if self.config.token_file is not None:
+            raise SecretMismatch(f"wsagent: the target rejects the tokens of {self.config.token_file} (HTTP {status}): are they valid for it?")
+        raise SecretMismatch(
+            f"wsagent: the target rejects freshly minted valid tokens (HTTP {status}) on both Bearer and subprotocol: "
+            f"the harness's secret ({self.config.secret_source}) does not match the target's"
+            + ("" if self.config.environment != "development" else "; if the target is not a development server, give its --environment")
+        )
+
+    def _unanswered(self, error: str | None) -> TargetError:
+        """No HTTP answer at all (timeout, reset, refused): the harness could not judge anything on this connection."""
+        hint = "; is the target plain ws:// rather than wss://?" if self.target.url.startswith("wss://") else ""
+        return TargetError(f"wsagent: {self.target.url} did not answer the WebSocket handshake ({error or 'no response'}){hint}")
 
     async def run(
         self, conn: Connection, agent: str | None = None, request: str = "wsagent conformance run", *, timeout: float | None = None, **kw: Any
@@ -198,7 +223,7 @@ class Case:
         wanted = tuple(ids) if ids is not None else self.ids
         if not wanted:
             raise RuntimeError("wsagent: mark the test with @pytest.mark.requirement('ID', ...) or pass ids to check()")
-        self._raise_if_interrupted()
+        self._raise_if_unjudgeable()
         outcome = self.outcome = Outcome(self.judge(wanted), wanted, self.target)
         failing = outcome.failing(self.config.strict)
         if failing:
@@ -212,9 +237,14 @@ class Case:
                 warnings.warn(NonStrictWarning(f"{finding.rule} NON-STRICT: {finding.message}"), stacklevel=2)
         return outcome
 
-    def _raise_if_interrupted(self) -> None:
-        """A target going away (close 1001) mid-run interrupts the case; judging its runs would blame the contract."""
-        for run in View(self.transcript).runs:
+    def _raise_if_unjudgeable(self) -> None:
+        """Stop (exit 2) where judging would blame the contract for what the harness could not observe: a handshake
+        with no HTTP answer, or a target going away (close 1001) in the middle of a run."""
+        view = View(self.transcript)
+        for conn in view.conns.values():
+            if conn.handshake is not None and conn.handshake.info.get("status") is None:
+                raise self._unanswered(conn.handshake.info.get("error"))
+        for run in view.runs:
             close = run.conn.close
             if run.terminal is None and close is not None and close.info.get("by") == "server" and close.info.get("code") == GOING_AWAY:
                 raise TargetShutDown(
@@ -232,10 +262,23 @@ class Case:
                     record = self.transcript[index]
                     shown = record.text if record.text is not None else record.info
                     lines.append(f"    #{index} {record.conn} {record.direction.value} {record.kind.value}: {str(shown)[:200]}")
-        only = " ".join(f"--only {i}" for i in sorted({f.rule for f in findings}))
-        target = "" if self.target.embedded else f" --target {self.target.url}"
-        lines.append(f"reproduce: wsagent run {only}{target}")
+        lines.append(f"reproduce: {self.reproduce(sorted({f.rule for f in findings}))}")
         return "\n".join(lines)
+
+    def reproduce(self, ids: Iterable[str]) -> str:
+        """The ``wsagent run`` line that repeats this verdict: same IDs, target, environment, faults and token file."""
+        config = self.config
+        words = ["wsagent", "run", *(part for req_id in ids for part in ("--only", req_id))]
+        if config.target is not None:
+            words += ["--target", config.target]
+        if config.environment != "development":
+            words += ["--environment", config.environment]
+        extra = []
+        if config.target is None and config.server_args:
+            extra.append(f"--wsagent-server-args={shlex.join(config.server_args)}")
+        if config.token_file is not None:
+            extra.append(f"--wsagent-token-file={config.token_file}")
+        return shlex.join(words + (["--", *extra] if extra else []))
 
     async def aclose(self) -> None:
         for session in self._sessions.values():

@@ -87,7 +87,7 @@ def pytest_command(args: argparse.Namespace) -> list[str]:
     here = suites_dir()
     results = args.report_dir / "allure-results"
     cmd = [
-        sys.executable, "-m", "pytest", str(here),
+        sys.executable, "-P", "-m", "pytest", str(here),  # -P: a folder named like our packages in the cwd must not shadow them
         "-c", str(here / "pytest.ini"), "--rootdir", str(here),
         *[part for plugin in PLUGINS for part in ("-p", plugin)],
         f"--alluredir={results}", f"--junitxml={args.report_dir / 'junit.xml'}",
@@ -118,18 +118,23 @@ def run(args: argparse.Namespace) -> int:
     baseline = load_baseline(args.baseline) if args.baseline else frozenset()
     for stale_output in (args.report_dir / "allure-results", args.report_dir / "html"):  # history/ is kept for trends
         shutil.rmtree(stale_output, ignore_errors=True)
-    (args.report_dir / "conformance.json").unlink(missing_ok=True)
+    for stale_file in [args.report_dir / "conformance.json", *args.report_dir.glob("server-*.log")]:
+        stale_file.unlink(missing_ok=True)
     env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
     code = subprocess.call(pytest_command(args), env=env)
     summary = args.report_dir / "conformance.json"
-    if code not in (0, 1) or not summary.exists():
+    data = json.loads(summary.read_text()) if summary.exists() else None
+    if code not in (0, 1) or data is None:
+        if data is not None and data.get("aborted"):
+            print(f"wsagent: run aborted: {str(data['aborted']).removeprefix('wsagent: ')}", file=sys.stderr)
         return EXIT_ERROR
-    data = json.loads(summary.read_text())
     if baseline:
         apply_baseline(data, baseline, args.strict)
         summary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         (args.report_dir / "conformance.md").write_text(markdown(data), encoding="utf-8")
     exit_code, line = verdict(data, args.strict, baseline)
+    counts = ", ".join(f"{n} {grade}" for grade, n in data["summary"].items())
+    print(f"wsagent: {counts} ({args.report_dir / 'conformance.md'})")
     if line:
         print(line)
     if args.html or (args.html is None and shutil.which("node")):
@@ -181,7 +186,7 @@ def report(args: argparse.Namespace) -> int:
 
 
 def serve(args: argparse.Namespace) -> NoReturn:
-    cmd = [sys.executable, "-m", "mock_server", "--host", args.host, "--port", str(args.port)]
+    cmd = [sys.executable, "-P", "-m", "mock_server", "--host", args.host, "--port", str(args.port)]
     if args.environment:
         cmd += ["--environment", args.environment]
     for fault in args.fault:

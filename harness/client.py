@@ -261,13 +261,11 @@ class Session:
             await conn.wait_for(_is_frame, self.open_timeout)
         return conn
 
-    async def accepts(self, token: str | None, transport: Transport) -> bool:
-        """Whether the target upgrades a connection carrying ``token`` by ``transport``; nothing is recorded.
-
-        A diagnosis, not a retry: it tells a secret mismatch (valid tokens refused on every transport) from a
-        target that lacks one transport, which the rules then judge from the recorded refusal.
-        """
+    async def attempt(self, token: str | None, transport: Transport) -> tuple[int | None, str]:
+        """Open and close one connection carrying ``token`` by ``transport``, unrecorded: the HTTP status (101 when
+        upgraded) and the refusal's body, or ``None`` and the error when nothing answered. For diagnoses only."""
         url, headers, offered = self._request(token, transport, False)
+        redact = Redactor.for_token(token, self.secret)
         try:
             async with connect(
                 url,
@@ -279,9 +277,11 @@ class Session:
                 compression=None,
                 **self._network_options(url),
             ):
-                return True
-        except (InvalidHandshake, OSError, TimeoutError):
-            return False
+                return 101, ""
+        except InvalidStatus as exc:
+            return exc.response.status_code, redact(exc.response.body.decode("utf-8", "replace"))
+        except (InvalidHandshake, OSError, TimeoutError) as exc:
+            return None, redact(_one_line(exc))
 
     def _request(self, token: str | None, transport: str, e2e: bool | str) -> tuple[str, list[tuple[str, str]], list[str]]:
         """The URL, headers and offered subprotocols that carry ``token`` by ``transport``."""

@@ -20,11 +20,13 @@ from harness.catalog import CONTRACT_VERSION
 from harness.config import HarnessConfig
 from harness.report import ERROR, CaseResult, Conformance
 
-__all__ = ["IDS_PROPERTY", "PROPERTY", "WAIT_PROPERTY", "Collector"]
+__all__ = ["ABORTED_FILE", "IDS_PROPERTY", "PROPERTY", "WAIT_PROPERTY", "Collector"]
 
 PROPERTY = "wsagent"
 IDS_PROPERTY = "wsagent_ids"
 WAIT_PROPERTY = "wsagent_wait"
+ABORTED_FILE = ".aborted"
+"""Where an aborting process (an xdist worker, say) leaves its one line for the collector; read once and removed."""
 
 
 class Collector:
@@ -34,6 +36,7 @@ class Collector:
         self.config = config
         self.results = Conformance(environment=config.environment)
         self.failures: dict[str, pytest.TestReport] = {}
+        self.aborted: str | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
@@ -63,8 +66,20 @@ class Collector:
             result.messages = [f"{i} {grade}: {report.nodeid}: {reason}" for i in ids]
         self.results.cases.append(result)
 
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if hasattr(session.config, "workerinput") or not self.results.cases:
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """``pytest.exit`` (a harness error stopping the session) arrives here too: keep its one line for the report."""
+        self.aborted = str(getattr(excinfo.value, "msg", "") or excinfo.value or "interrupted")
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if hasattr(session.config, "workerinput"):
+            return
+        left = self.config.report_dir / ABORTED_FILE if self.config.report_dir is not None else None
+        if left is not None and left.exists():
+            self.aborted = left.read_text(encoding="utf-8")
+            left.unlink()
+        if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
+            self.results.aborted = self.aborted or f"the session ended early (pytest exit status {int(exitstatus)})"
+        if not self.results.cases and self.results.aborted is None:
             return
         self.results.target = safe_url(self.results.target or self.config.target or "embedded reference server")
         self.results.versions["harness"] = __version__

@@ -81,7 +81,7 @@ class EmbeddedServer:
         explained from the server's side too — else to a temporary file read only for the startup error.
         """
         check_environment(environment)
-        command = [sys.executable, "-m", "mock_server", "--host", "127.0.0.1", "--port", "0",
+        command = [sys.executable, "-P", "-m", "mock_server", "--host", "127.0.0.1", "--port", "0",
                    "--environment", environment, "--exit-with-stdin", *extra_args]
         if log_path is not None:
             log_path.parent.mkdir(parents=True, exist_ok=True)

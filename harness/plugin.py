@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
 from harness.allure_report import timeline
 from harness.case import Case
 from harness.catalog import CATALOG, Area
-from harness.collector import IDS_PROPERTY, PROPERTY, WAIT_PROPERTY, Collector
+from harness.collector import ABORTED_FILE, IDS_PROPERTY, PROPERTY, WAIT_PROPERTY, Collector
 from harness.config import OPTIONS, HarnessConfig, resolve
 from harness.errors import HarnessError
 from harness.grades import Grade
@@ -112,32 +112,42 @@ def wsagent_targets(pytestconfig: pytest.Config, wsagent_config: HarnessConfig) 
     targets.close()
 
 
-def _or_exit(make: Any) -> Any:
+def _or_exit(config: pytest.Config, make: Any) -> Any:
     try:
         return make()
     except HarnessError as exc:
-        pytest.exit(str(exc), returncode=2)
+        abort(config, str(exc))
+
+
+def abort(config: pytest.Config, message: str) -> NoReturn:
+    """Stop the session (exit 2) with one line; the line also goes where the xdist controller's collector reads it,
+    since a worker's ``pytest.exit`` reaches the controller only as an anonymous interrupt."""
+    report_dir = config.stash[CONFIG_KEY].report_dir
+    if report_dir is not None:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        (report_dir / ABORTED_FILE).write_text(message, encoding="utf-8")
+    pytest.exit(message, returncode=2)
 
 
 @pytest.fixture(scope="session")
-def wsagent_target(wsagent_targets: Targets) -> Target:
+def wsagent_target(pytestconfig: pytest.Config, wsagent_targets: Targets) -> Target:
     """The main target: the user's URL, or the bundled reference server started for this worker."""
-    return _or_exit(wsagent_targets.main)
+    return _or_exit(pytestconfig, wsagent_targets.main)
 
 
 @pytest.fixture(scope="session")
-def wsagent_production(wsagent_targets: Targets) -> Target:
+def wsagent_production(pytestconfig: pytest.Config, wsagent_targets: Targets) -> Target:
     """A production-mode target (E2E-3); skips with the reason when there is none."""
-    target = _or_exit(wsagent_targets.production)
+    target = _or_exit(pytestconfig, wsagent_targets.production)
     if isinstance(target, str):
         pytest.skip(target)
     return target
 
 
 @pytest.fixture(scope="session")
-def wsagent_e2e_env(wsagent_targets: Targets) -> Target:
+def wsagent_e2e_env(pytestconfig: pytest.Config, wsagent_targets: Targets) -> Target:
     """A target running with the E2E env fallback (E2E-1); skips with the reason when there is none."""
-    target = _or_exit(wsagent_targets.e2e_env)
+    target = _or_exit(pytestconfig, wsagent_targets.e2e_env)
     if isinstance(target, str):
         pytest.skip(target)
     return target
@@ -203,7 +213,7 @@ def _attach(case: Case) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     limit = item.config.stash[CONFIG_KEY].session_timeout
     if time.monotonic() - item.config.stash[STARTED_KEY] > limit:
-        pytest.exit(f"wsagent: the session ran past its time limit of {limit:g} s; raise --wsagent-session-timeout", returncode=2)
+        abort(item.config, f"wsagent: the session ran past its time limit of {limit:g} s; raise --wsagent-session-timeout")
     ids = requirement_ids(item)
     if ids:
         item.user_properties.append((IDS_PROPERTY, ",".join(ids)))
@@ -219,7 +229,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     try:
         return (yield)
     except HarnessError as exc:
-        pytest.exit(str(exc), returncode=2)
+        abort(item.config, str(exc))
     finally:
         case = getattr(item, "funcargs", {}).get("wsagent")
         if isinstance(case, Case):

@@ -51,6 +51,8 @@ class Conformance:
     environment: str = ""
     versions: dict[str, str] = field(default_factory=dict)
     cases: list[CaseResult] = field(default_factory=list)
+    aborted: str | None = None
+    """Why the session stopped early (the harness's one line), or ``None``: grades then cover only what ran."""
 
     def grade(self, req_id: str) -> str:
         graded = [c.grades[req_id] for c in self.cases if req_id in c.grades]
@@ -81,6 +83,7 @@ class Conformance:
             "environment": self.environment,
             "versions": self.versions,
             "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "aborted": self.aborted,
             "summary": {k: v for k, v in summary.items() if v},
             "tests": _tests(self.cases),
             "deliberate_waits": [{"nodeid": c.nodeid, **c.wait} for c in self.cases if c.wait],
@@ -171,6 +174,8 @@ def markdown(data: dict[str, Any]) -> str:
         "",
         f"Target `{data['target']}` ({data['environment']}); {counts}.",
     ]
+    if data.get("aborted"):
+        lines += ["", f"**Run aborted, not a verdict:** {str(data['aborted']).removeprefix('wsagent: ')}. The grades below cover only the cases that ran."]
     if expected:
         lines.append(f"Baseline (expected failures, tolerated): {', '.join(expected)}.")
     if stale:
@@ -178,7 +183,7 @@ def markdown(data: dict[str, Any]) -> str:
     lines += ["", "| ID | grade | requirement | cases |", "|---|---|---|---|"]
     for req_id, row in data["requirements"].items():
         lines.append(f"| {req_id} | {_shown(row)} | {row['title']} | {len(row['cases'])} |")
-    bad = [(i, r) for i, r in data["requirements"].items() if r["grade"] in ("FAILED", "NON-STRICT", ERROR)]
+    bad = [(i, r) for i, r in data["requirements"].items() if r["grade"] in ("FAILED", "NON-STRICT", ERROR, "SKIPPED")]
     if bad:
         lines += ["", "## Findings", ""]
         for req_id, row in bad:

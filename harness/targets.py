@@ -57,6 +57,8 @@ class Target:
     embedded: bool
     capabilities: frozenset[str] = frozenset()
     health: dict[str, object] = field(default_factory=dict)
+    checked: bool = False
+    """Set once a valid token has opened a connection here (the first case's preflight, see :class:`Case`)."""
 
     @property
     def health_url(self) -> str:

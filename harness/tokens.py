@@ -19,7 +19,7 @@ import itertools
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
@@ -97,8 +97,8 @@ class TokenSource(Protocol):
 
     environment: str
 
-    def user(self, name: str) -> str:
-        """The user id (token ``sub``) a case should use for its user ``name``."""
+    def user(self, name: str, taken: Collection[str] = ()) -> str:
+        """The user id (token ``sub``) a case should use for its user ``name``, distinct from the case's ``taken`` ones."""
         ...
 
     def valid(self, sub: str, /) -> str: ...
@@ -123,7 +123,7 @@ class TokenFactory:
         self.audience = audience
         self.lifetime_s = lifetime_s
 
-    def user(self, name: str) -> str:
+    def user(self, name: str, taken: Collection[str] = ()) -> str:
         return name
 
     def claims(self, sub: str, /, **overrides: Any) -> dict[str, Any]:
@@ -204,8 +204,9 @@ class TokenFactory:
 class TokenFile:
     """Pre-issued valid tokens by user, plus the secret-free bad kinds.
 
-    Case users are mapped onto the file's users in turn, so a case can have as many distinct users as the file has
-    tokens; beyond that, users share a token (and a ``sub``).
+    Case users are mapped onto the file's users in turn, never onto one the same case already uses: a case can have
+    as many distinct users as the file has tokens, and one that needs more is told so (users sharing a ``sub`` would
+    make the isolation rules see leaks that are not there).
     """
 
     def __init__(self, tokens: Mapping[str, str], environment: str) -> None:
@@ -217,9 +218,12 @@ class TokenFile:
         self._next = itertools.cycle(self.tokens)
         self._users: dict[str, str] = {}
 
-    def user(self, name: str) -> str:
+    def user(self, name: str, taken: Collection[str] = ()) -> str:
         if name not in self._users:
-            self._users[name] = next(self._next)
+            free = next((u for u in itertools.islice(self._next, len(self.tokens)) if u not in taken), None)
+            if free is None:
+                raise ConfigError(f"wsagent: this case needs more distinct users than the token file has tokens ({len(self.tokens)})")
+            self._users[name] = free
         return self._users[name]
 
     def valid(self, sub: str, /) -> str:

@@ -15,10 +15,10 @@ from tests.scripts import Script, canonical_run
 SECRET = "case-test-secret"
 
 
-def case_over(script: Script) -> Case:
+def case_over(script: Script, ids: tuple[str, ...] = ("EVT-2",)) -> Case:
     config = resolve(lambda opt: None, lambda opt: None, {"JWT_SECRET_KEY": SECRET})
     target = Target("ws://127.0.0.1:9/ws", "development", TokenFactory(SECRET, "development"), SECRET, embedded=True)
-    case = Case(config, target, ("EVT-2",), "test_case")
+    case = Case(config, target, ids, "test_case")
     case.transcript = script.transcript
     return case
 
@@ -44,3 +44,38 @@ def test_abnormal_close_mid_run_is_a_contract_failure() -> None:
 def test_complete_run_before_going_away_is_judged() -> None:
     script = Script().connect("a1", "alice").run("a1", "alice").close("a1", code=1001, by="server")
     assert case_over(script).check().grades == {"EVT-2": Grade.OK}
+
+
+def thoughtless_echo_run() -> Script:
+    """An echo run without its agent_thinking: nothing keyed by step_number or execution_id is left for EVT-8."""
+    frames = [f for f in canonical_run("alice", "thread_a_run_1", "thread_a", agent="echo", tools=()) if f["type"] != "agent_thinking"]
+    return Script().connect("a1", "alice").start("a1", "thread_a_run_1", "thread_a", agent="echo", uses_tools=False).recv_all("a1", frames)
+
+
+def test_unjudged_id_beside_a_failure_is_skipped_not_failed_again() -> None:
+    case = case_over(thoughtless_echo_run(), ("EVT-1", "EVT-8"))
+    with pytest.raises(pytest.fail.Exception):
+        case.check()
+    assert case.outcome is not None and case.outcome.grades == {"EVT-1": Grade.FAILED, "EVT-8": Grade.SKIPPED}
+
+
+def test_unjudged_id_alone_fails() -> None:
+    """Silence never passes: a case whose frames exercise none of its IDs is FAILED."""
+    case = case_over(thoughtless_echo_run(), ("EVT-8",))
+    with pytest.raises(pytest.fail.Exception, match="never exercised"):
+        case.check()
+
+
+def test_reproduce_line_carries_what_changes_the_verdict() -> None:
+    given = {"target": "wss://staging.example.com/ws", "environment": "staging"}
+    config = resolve(lambda opt: given.get(opt.name), lambda opt: None, {"JWT_SECRET_STAGING": SECRET})
+    target = Target(given["target"], "staging", TokenFactory(SECRET, "staging"), SECRET, embedded=False)
+    line = Case(config, target, ("EVT-1",), "test_case").reproduce(["EVT-1", "EVT-8"])
+    assert line == "wsagent run --only EVT-1 --only EVT-8 --target wss://staging.example.com/ws --environment staging"
+
+
+def test_reproduce_line_keeps_the_embedded_servers_faults() -> None:
+    config = resolve(lambda opt: "--fault thinking_dropped" if opt.name == "server-args" else None, lambda opt: None, {})
+    target = Target("ws://127.0.0.1:9/ws", "development", TokenFactory(SECRET, "development"), SECRET, embedded=True)
+    line = Case(config, target, ("EVT-1",), "test_case").reproduce(["EVT-1"])
+    assert line == "wsagent run --only EVT-1 -- '--wsagent-server-args=--fault thinking_dropped'"

@@ -172,7 +172,8 @@ def test_html_failure_never_changes_the_verdict(tmp_path: Path, monkeypatch: pyt
 
     code, printed = fake_run(tmp_path, conformance(EVT_7="FAILED"), monkeypatch, broken)
     assert code == 1
-    assert printed == ["wsagent: FAILED EVT-7", "wsagent: no HTML report: Allure could not build the HTML report (exit 1): boom"]
+    assert printed[0] == f"wsagent: 31 OK, 1 FAILED ({tmp_path / 'conformance.md'})"
+    assert printed[1:] == ["wsagent: FAILED EVT-7", "wsagent: no HTML report: Allure could not build the HTML report (exit 1): boom"]
 
 
 def test_report_without_node_says_how_and_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

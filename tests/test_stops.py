@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 
 def wsagent_run(report_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -27,3 +32,41 @@ def test_unreachable_target_is_one_line_before_any_case(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.strip().splitlines() == [f"ERROR: wsagent: cannot reach 127.0.0.1:{port} for target ws://127.0.0.1:{port}/ws (Connection refused); check --wsagent-target"]
+
+
+def test_folders_named_like_our_packages_in_the_cwd_change_nothing(tmp_path: Path) -> None:
+    """A user's project may well have a ``harness/`` or ``suites/`` folder; ``wsagent run`` must still use its own."""
+    for name in ("harness", "mock_server", "suites"):
+        (tmp_path / name).mkdir()
+    wsagent = Path(sys.executable).parent / "wsagent"
+    cmd = [str(wsagent), "run", "--no-html", "--only", "ROB-5", "--report-dir", str(tmp_path / "reports")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+@pytest.fixture
+def served() -> Iterator[str]:
+    """``python -m mock_server`` on a free port, as a user's own backend; yields its URL."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WSAGENT_", "JWT_SECRET", "E2E_", "ENVIRONMENT"))}
+    cmd = [sys.executable, "-m", "mock_server", "--port", "0", "--exit-with-stdin", "--log-level", "WARNING"]
+    with subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env) as server:
+        assert server.stdout is not None and server.stdin is not None
+        yield server.stdout.readline().split()[1]
+        server.stdin.close()
+        server.wait(timeout=30)
+
+
+def test_wrong_path_stops_with_one_line_not_a_wall_of_failures(tmp_path: Path, served: str) -> None:
+    done = wsagent_run(tmp_path, "--target", served.replace("/ws", "/wrongpath"), "--only", "auth")
+    assert done.returncode == 2
+    assert "refuses the upgrade for valid tokens with HTTP 404" in done.stderr
+    report = (tmp_path / "conformance.md").read_text()
+    assert "**Run aborted, not a verdict:**" in report and "32 NOT RUN." in report
+
+
+def test_wrong_secret_run_is_marked_aborted_in_the_report(tmp_path: Path, served: str) -> None:
+    done = wsagent_run(tmp_path, "--target", served, "-n", "2", "--", "--wsagent-secret=not-the-servers-secret")
+    assert done.returncode == 2
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith("wsagent: run aborted: the target rejects freshly minted valid tokens") and "--wsagent-secret" in line
+    assert "does not match the target's" in json.loads((tmp_path / "conformance.json").read_text())["aborted"]

@@ -175,6 +175,19 @@ def test_token_file(tmp_path: Path, factory: TokenFactory) -> None:
         source.valid("mallory")
 
 
+def test_token_file_never_gives_one_case_a_shared_user(tmp_path: Path, factory: TokenFactory) -> None:
+    """Within a case, users get distinct file users; a case needing more users than tokens is told so."""
+    path = tmp_path / "tokens.txt"
+    path.write_text(f"alice\t{factory.valid('alice')}\nbob\t{factory.valid('bob')}\n", encoding="utf-8")
+    source = from_token_file(path, "staging")
+    first = source.user("case1-a")
+    second = source.user("case1-b", taken=[first])
+    assert {first, second} == {"alice", "bob"}
+    with pytest.raises(ConfigError, match="more distinct users than the token file has tokens"):
+        source.user("case1-c", taken=[first, second])
+    assert source.user("case2-a") in {"alice", "bob"}  # another case starts afresh
+
+
 @pytest.mark.parametrize("content", ["", "# nothing\n", "not-a-jwt\n"])
 def test_bad_token_file_is_a_config_error(tmp_path: Path, content: str) -> None:
     path = tmp_path / "tokens.txt"
