@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     if bad:
         raise ConfigError(f"wsagent: --only takes areas ({', '.join(a.value for a in Area)}) or requirement IDs, not {', '.join(bad)}")
     baseline = load_baseline(args.baseline) if args.baseline else frozenset()
-    for stale_output in (args.report_dir / "allure-results", args.report_dir / "html"):  # history/ is kept for trends
+    for stale_output in (args.report_dir / "allure-results", args.report_dir / "html", args.report_dir / "transcripts"):  # history/ stays
         shutil.rmtree(stale_output, ignore_errors=True)
     for stale_file in [args.report_dir / "conformance.json", *args.report_dir.glob("server-*.log")]:
         stale_file.unlink(missing_ok=True)
@@ -165,7 +165,7 @@ def verdict(data: dict, strict: bool, baseline: frozenset[str] = frozenset()) ->
         return EXIT_FAILED, f"wsagent: FAILED {', '.join(failed)}"
     outdated = sorted(i for i in baseline if stale(rows[i]["grade"], strict))
     if outdated:
-        return EXIT_FAILED, f"wsagent: stale baseline: {', '.join(outdated)} no longer fail; remove them from the baseline file"
+        return EXIT_FAILED, f"wsagent: stale baseline: {', '.join(outdated)} no longer failing; remove them from the baseline file"
     tolerated = sorted(i for i in baseline if failing(rows[i]["grade"], strict))
     if tolerated:
         return EXIT_OK, f"wsagent: OK with baseline (expected failures: {', '.join(tolerated)})"

@@ -9,6 +9,7 @@ controller in ``user_properties`` for the reports.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, NoReturn
@@ -168,9 +169,17 @@ async def wsagent(request: pytest.FixtureRequest, wsagent_config: HarnessConfig,
 
 
 def _report(item: pytest.Item, case: Case) -> None:
-    """Hand the grades to the controller (the only channel out of an xdist worker)."""
-    if case.outcome is not None:
-        item.user_properties.append((PROPERTY, json.dumps(case.outcome.to_dict())))
+    """Hand the grades to the controller (the only channel out of an xdist worker); keep the evidence of a case
+    that is not all OK as ``<report-dir>/transcripts/<test>.jsonl``, which ``wsagent check`` judges again offline."""
+    if case.outcome is None:
+        return
+    item.user_properties.append((PROPERTY, json.dumps(case.outcome.to_dict())))
+    report_dir = case.config.report_dir
+    if report_dir is not None and set(case.outcome.grades.values()) != {Grade.OK}:
+        folder = report_dir / "transcripts"
+        folder.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^\w.-]+", "_", item.nodeid)
+        (folder / f"{name}.jsonl").write_text(case.transcript.dumps(), encoding="utf-8")
 
 
 def _attach(case: Case) -> None:

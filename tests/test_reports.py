@@ -404,3 +404,14 @@ def test_deliberate_waits_are_listed_apart_from_grades() -> None:
     data = Conformance(target="ws://t/ws", environment="development", cases=[waited, quick]).to_dict()
     assert data["deliberate_waits"] == [{"nodeid": "suites/test_events.py::test_slow", "seconds": 3.0, "reason": "slow tool"}]
     assert "- `suites/test_events.py::test_slow`: 3 s, slow tool" in markdown(data)
+
+
+def test_failing_cases_leave_transcripts_that_check_judges_again(tmp_path: Path) -> None:
+    """The evidence of a FAILED case lands in reports/transcripts/, and ``wsagent check`` reaches the same verdict."""
+    run = [sys.executable, "-m", "harness.cli", "run", "--no-html", "--only", "EVT-1", "--report-dir", str(tmp_path),
+           "--", "--wsagent-server-args=--fault thinking_dropped"]
+    assert subprocess.run(run, capture_output=True, text=True, timeout=120).returncode == 1
+    transcript = tmp_path / "transcripts" / "test_events.py_test_tool_agent_run.jsonl"
+    checked = subprocess.run([sys.executable, "-m", "harness.cli", "check", str(transcript)], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 1
+    assert re.search(r"^EVT-1 +FAILED", checked.stdout, re.M) and "missing agent_thinking" in checked.stdout
