@@ -25,6 +25,7 @@ from harness.errors import HarnessError
 from harness.grades import Grade
 from harness.progress import Progress
 from harness.targets import Target, Targets, check_reachable
+from harness.tokens import TokenSource
 from harness.transcript import Redactor
 
 CONFIG_KEY = pytest.StashKey[HarnessConfig]()
@@ -134,6 +135,12 @@ def abort(config: pytest.Config, message: str) -> NoReturn:
 def wsagent_target(pytestconfig: pytest.Config, wsagent_targets: Targets) -> Target:
     """The main target: the user's URL, or the bundled reference server started for this worker."""
     return _or_exit(pytestconfig, wsagent_targets.main)
+
+
+@pytest.fixture(scope="session")
+def wsagent_tokens(wsagent_target: Target) -> TokenSource:
+    """The main target's tokens: valid ones for any user, and every bad kind of AUTH-1 and AUTH-5."""
+    return wsagent_target.tokens
 
 
 @pytest.fixture(scope="session")
