@@ -18,7 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -175,15 +175,16 @@ def python() -> str:
     return sys.executable
 
 
-def spawn(args: Sequence[str], tree: Path = ROOT) -> tuple[subprocess.Popen[str], str]:
-    """Start a helper server (``bench/_serve.py ...``) importing the project from ``tree``; returns it and its URL."""
+def spawn(args: Sequence[str], tree: Path = ROOT, env: Mapping[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
+    """Start a helper server (``bench/_serve.py ...``) importing the project from ``tree``, with ``env`` added to
+    this process's environment (e.g. ``WSAGENT_NO_ACCEL=1``); returns it and its URL."""
     process = subprocess.Popen(
         [python(), str(BENCH / "_serve.py"), *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         cwd=tree,
-        env={**os.environ, "PYTHONPATH": str(tree)},
+        env={**os.environ, **(env or {}), "PYTHONPATH": str(tree)},
     )
     assert process.stdout is not None
     line = process.stdout.readline()

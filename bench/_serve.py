@@ -1,7 +1,9 @@
 """Servers the benchmarks measure, each in its own process: prints ``READY <url>`` and exits when stdin closes.
 
-    python bench/_serve.py mock [--compression deflate]       the reference server (mock_server.MockServer);
-                  [--gc-log F] [--gc-freeze]                  its GC time written to F on exit; gc.freeze() each second
+    python bench/_serve.py mock [--compression deflate]       the reference server (mock_server.MockServer), on
+                  [--gc-log F] [--gc-freeze]                  uvloop/orjson when installed unless WSAGENT_NO_ACCEL=1
+                                                              (as ``python -m mock_server``); its GC time written to
+                                                              F on exit; gc.freeze() each second
     python bench/_serve.py stream [--compression deflate]     the ceiling: a bare websockets server that answers
                                                               each start_agent with researcher's seven frames
     python bench/_serve.py burst --frames N                   sends N event frames on connect, then closes
@@ -9,7 +11,7 @@
                                                               the bearer token with pyjwt (403 on failure)
 
 The ceiling servers send the same JSON frames as the reference server (same fields, same sizes), pre-serialised,
-straight to the socket: what is left is the cost of websockets and asyncio themselves.
+straight to the socket: what is left is the cost of websockets and asyncio themselves (asyncio's own loop, always).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import sys
 import threading
 from http import HTTPStatus
@@ -91,7 +94,14 @@ async def idle_handler(ws: ServerConnection) -> None:
         pass
 
 
-async def main() -> None:
+def mock_environment() -> Any:
+    """The reference server's environment: the bench secret, and ``WSAGENT_NO_ACCEL`` passed through the snapshot."""
+    from mock_server.environment import ServerEnvironment
+
+    return ServerEnvironment.from_mapping({"JWT_SECRET_KEY": SECRET, "WSAGENT_NO_ACCEL": os.environ.get("WSAGENT_NO_ACCEL", "")})
+
+
+def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=("mock", "stream", "burst", "jwt"))
     parser.add_argument("--compression", choices=("none", "deflate"), default="none")
@@ -99,6 +109,18 @@ async def main() -> None:
     parser.add_argument("--gc-log", help="write the time spent in garbage collection (JSON) here on exit")
     parser.add_argument("--gc-freeze", action="store_true", help="diagnosis: gc.freeze() once a second (mock only)")
     args = parser.parse_args()
+    loop_factory = None
+    if args.mode == "mock":
+        env = mock_environment()
+        if hasattr(env, "accelerators"):  # trees from before the accelerators (--against) run as they were
+            from mock_server import accel
+
+            loop_factory = accel.activate(env.accelerators).loop_factory
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(serve_until_stdin_closes(args))
+
+
+async def serve_until_stdin_closes(args: argparse.Namespace) -> None:
     gc_clock = None
     if args.gc_log:
         from _common import GcClock
@@ -115,7 +137,6 @@ async def main() -> None:
     threading.Thread(target=watch_stdin, daemon=True).start()
     if args.mode == "mock":
         import mock_server.server as server_module
-        from mock_server.environment import ServerEnvironment
         from mock_server.server import MockServer, ServerConfig
 
         if compression:  # the reference server hard-codes compression=None; measure deflate by overriding it here
@@ -126,7 +147,7 @@ async def main() -> None:
                 return original(*a, **kw)
 
             server_module.serve = serve_deflate  # type: ignore[assignment]
-        mock = MockServer(ServerConfig(environment=ServerEnvironment(jwt_secret_key=SECRET)))
+        mock = MockServer(ServerConfig(environment=mock_environment()))
         await mock.start()
         if args.gc_freeze:  # move long-lived connection state out of the collector's reach as it accumulates
             async def freeze() -> None:
@@ -152,4 +173,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -7,8 +7,10 @@ one after the other), ``--runs`` runs per repetition. The ceiling is a bare ``we
 their own process; one bare ``websockets`` client measures both, alternately, in every repetition; figures are
 medians. Measured with permessage-deflate off (the reference server's setting) and on. ``--against REF`` adds the
 reference server as committed at REF (``git archive``) to the same alternation, for a before/after ratio.
+``--accel`` adds the reference server started with ``WSAGENT_NO_ACCEL=1`` (no uvloop, no orjson) beside the default
+one (both when installed), and writes the on/off rows ("P1 accelerators ...").
 
-    python bench/bench_throughput.py [--runs 1500] [--window 1 16] [--repeat 3] [--against HEAD]
+    python bench/bench_throughput.py [--runs 1500] [--window 1 16] [--repeat 3] [--against HEAD] [--accel]
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import json
 import tempfile
 import time
 
-from _common import Row, checkout, cpu_seconds, median, record, spawn, stop
+from _common import Row, accelerators, checkout, cpu_seconds, median, record, spawn, stop
 from _serve import SECRET
 from websockets.asyncio.client import connect
 
@@ -63,13 +65,17 @@ async def run(args: argparse.Namespace) -> list[Row]:
     tmp = tempfile.TemporaryDirectory()
     for compression in args.compression:
         servers = {name: spawn([name, "--compression", compression]) for name in ("mock", "stream")}
+        if args.accel:
+            servers["mock off"] = spawn(["mock", "--compression", compression], env={"WSAGENT_NO_ACCEL": "1"})
         if args.against:
             servers["before"] = spawn(["mock", "--compression", compression], checkout(args.against, tmp.name, "mock_server"))
         try:
             for window in args.window:
                 rates: dict[str, list[float]] = {name: [] for name in servers}
                 cpu: dict[str, list[float]] = {name: [] for name in servers}
-                await measure(servers["mock"][1], 50, window, None if compression == "none" else "deflate")  # warm-up
+                for name in ("mock", "mock off"):
+                    if name in servers:
+                        await measure(servers[name][1], 50, window, None if compression == "none" else "deflate")  # warm-up
                 for _ in range(args.repeat):
                     for name, (process, url) in servers.items():
                         before = cpu_seconds(process.pid)
@@ -89,6 +95,16 @@ async def run(args: argparse.Namespace) -> list[Row]:
                     + (f", mock at {args.against} {median(cpu['before']):.1f} µs" if args.against else "")
                     + f"; median of {args.repeat}×{args.runs} runs; mock {[round(r) for r in rates['mock']]}, ceiling {[round(r) for r in rates['stream']]}{before}",
                 ))
+                if args.accel:
+                    off = median(rates["mock off"])
+                    rows.append(Row(
+                        id=f"P1 accelerators w{window} {compression}",
+                        figure=f"events/s to one user, reference server with accelerators ({accelerators()}) vs WSAGENT_NO_ACCEL=1, "
+                        f"{window} in flight, compression {compression}",
+                        value=mock, unit="events/s", ceiling=f"accelerators off {off:,.0f} events/s", ratio=mock / off,
+                        detail=f"server CPU per event: on {median(cpu['mock']):.1f} µs, off {median(cpu['mock off']):.1f} µs; "
+                        f"median of {args.repeat}×{args.runs} runs; on {[round(r) for r in rates['mock']]}, off {[round(r) for r in rates['mock off']]}",
+                    ))
         finally:
             for process, _ in servers.values():
                 stop(process)
@@ -103,6 +119,7 @@ def main() -> None:
     parser.add_argument("--compression", nargs="+", default=["none", "deflate"], choices=("none", "deflate"))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--against", default="", help="also measure the reference server as committed at this git ref")
+    parser.add_argument("--accel", action="store_true", help="also measure the reference server with WSAGENT_NO_ACCEL=1 (accelerators off)")
     record("P1", asyncio.run(run(parser.parse_args())))
 
 

@@ -3,7 +3,8 @@
 The only place that reads ``os.environ`` (once, into a :class:`ServerEnvironment`). When the server accepts
 connections it prints exactly one line, ``READY ws://<host>:<port>/ws``, to stdout; everything else goes to
 stderr. Configuration problems (unknown environment or fault, no secret in staging/production) are one line on
-stderr and exit code 2, without a traceback.
+stderr and exit code 2, without a traceback. The optional accelerators (uvloop's loop, orjson's encoder) are used
+when installed unless ``WSAGENT_NO_ACCEL`` is set (:mod:`mock_server.accel`); one INFO line says which.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 
+from mock_server import accel
 from mock_server.environment import ServerEnvironment
 from mock_server.errors import StartupError
 from mock_server.faults import CATALOG, Faults
@@ -111,8 +113,11 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except StartupError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    accelerators = accel.activate(env.accelerators)
+    log.info("accelerators: %s", accelerators.describe())
     try:
-        asyncio.run(serve(server, exit_with_stdin=args.exit_with_stdin))
+        with asyncio.Runner(loop_factory=accelerators.loop_factory) as runner:
+            runner.run(serve(server, exit_with_stdin=args.exit_with_stdin))
     except OSError as exc:
         print(f"mock_server: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1

@@ -49,6 +49,8 @@ class ServerEnvironment:
     """``E2E_TEST_ENV``: the other E2E fallback (counts when non-empty)."""
     faults: tuple[str, ...] = ()
     """``WSAGENT_FAULTS=a,b``: fault names, validated later against the catalog."""
+    accelerators: bool = True
+    """False when ``WSAGENT_NO_ACCEL`` is set (any value but ``0``): uvloop and orjson stay unused even if installed."""
 
     @classmethod
     def from_mapping(cls, environ: Mapping[str, str], *, environment: str | None = None) -> ServerEnvironment:
@@ -69,6 +71,7 @@ class ServerEnvironment:
             e2e_testing=get("E2E_TESTING"),
             e2e_test_env=get("E2E_TEST_ENV"),
             faults=faults,
+            accelerators=get("WSAGENT_NO_ACCEL") in (None, "0"),
         )
 
     @staticmethod

@@ -10,12 +10,12 @@ user's connections (ISO-2), and on nobody else's (ISO-1).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from mock_server.accel import encode as dumps  # compact JSON text; orjson's when active (accel.activate)
 from mock_server.auth import UserContext
 from mock_server.e2e import E2EState
 from mock_server.faults import NO_FAULTS, FaultName, Faults
@@ -23,14 +23,6 @@ from mock_server.faults import NO_FAULTS, FaultName, Faults
 __all__ = ["ClientConnection", "Sink", "WebSocketManager", "dumps"]
 
 log = logging.getLogger(__name__)
-
-
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-
-
-def dumps(frame: Mapping[str, Any]) -> str:
-    """Compact JSON; one encoder for every frame (``json.dumps`` with options builds a new one per call)."""
-    return _ENCODER.encode(frame)
 
 
 class Sink(Protocol):

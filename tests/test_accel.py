@@ -109,9 +109,14 @@ async def recorded_frames(monkeypatch: pytest.MonkeyPatch) -> list[Mapping[str, 
         StartAgent("echo", "hi"),
         StartAgent("researcher", "q", scenario="tool_error"),
     ]
-    runs = [engine.start(RunRequest("alice", start, e2e_active=start.scenario is not None)) for start in starts]
-    for ctx in runs:
-        await sink.frames_until(lambda f, run=ctx.run_id: f.get("run_id") == run and f["type"] in ("agent_completed", "error"))
+    pending = {engine.start(RunRequest("alice", start, e2e_active=start.scenario is not None)).run_id for start in starts}
+
+    def last_terminal(frame: dict[str, Any]) -> bool:
+        if frame["type"] in ("agent_completed", "error"):
+            pending.discard(frame.get("run_id"))
+        return not pending
+
+    await sink.frames_until(last_terminal)
     conn.send_frame(error_frame(ErrorCode.JSON_PARSE_ERROR, "message is not valid JSON"))
     conn.send_frame(pong_frame())
     await engine.shutdown()
