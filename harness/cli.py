@@ -69,7 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "run":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if unknown:  # `wsagent run -x` means what `wsagent run -- -x` means: pytest's own options pass through
+        args.pytest_args = [*unknown, *args.pytest_args]
     try:
         if args.command == "run":
             return run(args)

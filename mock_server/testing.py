@@ -2,8 +2,8 @@
 
 :func:`mint_token` signs the contract's valid claim set (override or drop claims to make bad ones).
 :class:`RecordingSink` is a :class:`~mock_server.manager.Sink` that keeps what a connection was sent, so the
-manager, bridge and engine can be exercised without a network: await :meth:`RecordingSink.next_frame` or
-:meth:`RecordingSink.frames_until` instead of sleeping.
+manager, bridge and engine can be exercised without a network: await :meth:`RecordingSink.frames_until` instead
+of sleeping.
 """
 
 from __future__ import annotations
@@ -63,9 +63,6 @@ class RecordingSink:
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self.closed = (code, reason)
-
-    async def next_frame(self, timeout: float = WAIT_S) -> dict[str, Any]:
-        return await asyncio.wait_for(self._arrived.get(), timeout)
 
     async def frames_until(self, done: Callable[[dict[str, Any]], bool], timeout: float = WAIT_S) -> list[dict[str, Any]]:
         """Frames from now on, up to and including the first one for which ``done`` is true."""

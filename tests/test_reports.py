@@ -415,3 +415,13 @@ def test_failing_cases_leave_transcripts_that_check_judges_again(tmp_path: Path)
     checked = subprocess.run([sys.executable, "-m", "harness.cli", "check", str(transcript)], capture_output=True, text=True, timeout=60)
     assert checked.returncode == 1
     assert re.search(r"^EVT-1 +FAILED", checked.stdout, re.M) and "missing agent_thinking" in checked.stdout
+
+
+def test_run_passes_unknown_options_to_pytest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``wsagent run -x`` means ``wsagent run -- -x``; other commands still refuse what they do not know."""
+    seen: list[list[str]] = []
+    monkeypatch.setattr(cli, "run", lambda args: seen.append(args.pytest_args) or 0)
+    assert cli.main(["run", "-x", "--only", "auth", "--", "--wsagent-timeout=3"]) == 0
+    assert seen == [["-x", "--wsagent-timeout=3"]]
+    with pytest.raises(SystemExit):
+        cli.main(["check", "t.jsonl", "-x"])
