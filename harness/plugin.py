@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, NoReturn
 
 import pytest
@@ -146,16 +146,18 @@ def wsagent_tokens(wsagent_target: Target) -> TokenSource:
 @pytest.fixture(scope="session")
 def wsagent_production(pytestconfig: pytest.Config, wsagent_targets: Targets) -> Target:
     """A production-mode target (E2E-3); skips with the reason when there is none."""
-    target = _or_exit(pytestconfig, wsagent_targets.production)
-    if isinstance(target, str):
-        pytest.skip(target)
-    return target
+    return _target_or_skip(pytestconfig, wsagent_targets.production)
 
 
 @pytest.fixture(scope="session")
 def wsagent_e2e_env(pytestconfig: pytest.Config, wsagent_targets: Targets) -> Target:
     """A target running with the E2E env fallback (E2E-1); skips with the reason when there is none."""
-    target = _or_exit(pytestconfig, wsagent_targets.e2e_env)
+    return _target_or_skip(pytestconfig, wsagent_targets.e2e_env)
+
+
+def _target_or_skip(config: pytest.Config, make: Callable[[], Target | str]) -> Target:
+    """An extra target, or a skip with the reason why there is none (a string from :class:`Targets`)."""
+    target = _or_exit(config, make)
     if isinstance(target, str):
         pytest.skip(target)
     return target
