@@ -130,7 +130,8 @@ class Case:
             pytest.skip(f"needs the signing secret ({exc})")
 
     async def connect(self, user: str | None = None, *, token: str = "valid", transport: Transport = "bearer", e2e: bool | None = None) -> Connection:
-        """Open (or attempt) one connection; a refused handshake is recorded and returned, never raised."""
+        """Open (or attempt) one connection; a refused handshake is recorded and returned, never raised (the
+        target's preflight, on its first connection, may stop the run: see :meth:`_preflight`)."""
         user = user if user is not None else self.user()
         if e2e is None:
             e2e = self.config.e2e == "headers"

@@ -35,7 +35,8 @@ from ipaddress import ip_address
 from typing import Any, Final, Literal
 from urllib.parse import quote, urlsplit
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as handshake
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.http11 import Response
 from websockets.protocol import State
@@ -229,17 +230,12 @@ class Session:
         ws: ClientConnection | None = None
         error: str | None = None
         try:
-            ws = await connect(
+            ws = await self._opening(
                 url,
-                additional_headers=headers,
-                subprotocols=offered or None,  # type: ignore[arg-type]
-                open_timeout=self.open_timeout,
-                close_timeout=self.open_timeout,
-                ping_interval=None,  # the harness pings on purpose (ws_ping), never behind the rules' back
+                headers,
+                offered,
                 max_size=None,  # record whatever the target sends; judging sizes is the rules' business
-                compression=None,
                 create_connection=_capturing(made),
-                **self._network_options(url),
             )
         except InvalidStatus:
             pass
@@ -267,21 +263,26 @@ class Session:
         url, headers, offered = self._request(token, transport, False)
         redact = Redactor.for_token(token, self.secret)
         try:
-            async with connect(
-                url,
-                additional_headers=headers,
-                subprotocols=offered or None,  # type: ignore[arg-type]
-                open_timeout=self.open_timeout,
-                close_timeout=self.open_timeout,
-                ping_interval=None,
-                compression=None,
-                **self._network_options(url),
-            ):
+            async with self._opening(url, headers, offered):
                 return 101, ""
         except InvalidStatus as exc:
             return exc.response.status_code, redact(exc.response.body.decode("utf-8", "replace"))
         except (InvalidHandshake, OSError, TimeoutError) as exc:
             return None, redact(_one_line(exc))
+
+    def _opening(self, url: str, headers: list[tuple[str, str]], offered: list[str], **extra: Any) -> handshake:
+        """The handshake every connection of the session makes (await it, or use it as a context manager)."""
+        return handshake(
+            url,
+            additional_headers=headers,
+            subprotocols=offered or None,  # type: ignore[arg-type]
+            open_timeout=self.open_timeout,
+            close_timeout=self.open_timeout,
+            ping_interval=None,  # the harness pings on purpose (ws_ping), never behind the rules' back
+            compression=None,
+            **self._network_options(url),
+            **extra,
+        )
 
     def _request(self, token: str | None, transport: str, e2e: bool | str) -> tuple[str, list[tuple[str, str]], list[str]]:
         """The URL, headers and offered subprotocols that carry ``token`` by ``transport``."""
