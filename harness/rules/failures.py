@@ -96,6 +96,7 @@ def scenario_rule(req_id: str, name: str) -> Callable[[RunJudge], RunJudge]:
                 reason = no_hooks_reason(run, ctx)
                 yield finding(req_id, Grade.SKIPPED, reason, run.start.seq) if reason else judge_run(view, run, ctx)
 
+        judged.__name__ = judged.__qualname__ = judge_run.__name__  # judge() names a rule that crashes by this
         return judge_run
 
     return register
