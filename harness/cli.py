@@ -177,10 +177,6 @@ def verdict(data: dict, strict: bool, baseline: frozenset[str] = frozenset()) ->
     return EXIT_OK, ""
 
 
-def verdict_exit(data: dict, strict: bool, baseline: frozenset[str] = frozenset()) -> int:
-    return verdict(data, strict, baseline)[0]
-
-
 def report(args: argparse.Namespace) -> int:
     try:
         print(f"wsagent: HTML report {build_html(args.report_dir)}")

@@ -56,8 +56,8 @@ def test_failed_exits_one_naming_the_ids() -> None:
 
 def test_non_strict_fails_only_in_strict_mode() -> None:
     data = conformance(ROB_4="NON-STRICT")
-    assert cli.verdict_exit(data, strict=False) == 0
-    assert cli.verdict_exit(data, strict=True) == 1
+    assert cli.verdict(data, strict=False)[0] == 0
+    assert cli.verdict(data, strict=True)[0] == 1
 
 
 def test_baseline_tolerates_its_failures() -> None:
@@ -78,8 +78,8 @@ def test_baseline_entry_that_passes_now_is_stale() -> None:
 
 def test_non_strict_baseline_entry_is_stale_unless_strict() -> None:
     data = conformance(ROB_4="NON-STRICT")
-    assert cli.verdict_exit(data, strict=False, baseline=frozenset({"ROB-4"})) == 1
-    assert cli.verdict_exit(data, strict=True, baseline=frozenset({"ROB-4"})) == 0
+    assert cli.verdict(data, strict=False, baseline=frozenset({"ROB-4"}))[0] == 1
+    assert cli.verdict(data, strict=True, baseline=frozenset({"ROB-4"}))[0] == 0
 
 
 def test_skipped_baseline_entry_is_neither_tolerated_nor_stale() -> None:
@@ -393,8 +393,8 @@ def test_progress_line_on_a_terminal(tmp_path: Path) -> None:
 def test_baseline_turns_the_same_failure_into_a_pass(faulty_run: tuple[Path, int], tmp_path: Path) -> None:
     report_dir, _ = faulty_run
     data = json.loads((report_dir / "conformance.json").read_text())
-    assert cli.verdict_exit(data, strict=False) == 1
-    assert cli.verdict_exit(data, strict=False, baseline=frozenset({"EVT-2"})) == 0
+    assert cli.verdict(data, strict=False)[0] == 1
+    assert cli.verdict(data, strict=False, baseline=frozenset({"EVT-2"}))[0] == 0
 
 
 def test_deliberate_waits_are_listed_apart_from_grades() -> None:
