@@ -8,7 +8,11 @@ With ``--against REF`` (default ``HEAD``) the same benchmark also runs on the ru
 (``git archive REF harness`` into a temporary folder), each side in its own process and alternating, so the
 speed-up is measured side by side in one run. ``--against ''`` measures only the working tree.
 
-    python bench/bench_rules.py [--users 200] [--runs 25] [--repeat 5] [--against HEAD]
+``--breakdown`` measures, in one process, ``judge`` with no rule at all (only the shared view every rule starts
+from) and with each requirement ID alone, and reports each ID's cost in µs per event on top of the view: where a
+goal of 1 µs per event for the whole catalog stands against the interpreter.
+
+    python bench/bench_rules.py [--users 200] [--runs 25] [--repeat 5] [--against HEAD] [--breakdown]
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from datetime import datetime, timezone
 
+from harness.catalog import CATALOG
 from harness.judge import judge
 from harness.transcript import Direction, Kind, Transcript
 
@@ -60,18 +66,31 @@ def build(users: int, runs: int) -> tuple[Transcript, int]:
     return transcript, events
 
 
-def measure(users: int, runs: int, repeat: int) -> float:
-    """Median events/s of ``repeat`` judgements of one transcript (after one warm-up)."""
-    transcript, events = build(users, runs)
-    verdict = judge(transcript)
-    bad = [f for f in verdict.findings if f.grade.value != "OK"]
-    assert not bad, bad[:3]
+def rate(transcript: Transcript, events: int, repeat: int, ids: Iterable[str] | None = None) -> float:
+    """Median events/s of ``repeat`` judgements of ``transcript`` for ``ids`` (after one warm-up)."""
+    judge(transcript, ids=ids)
     rates = []
     for _ in range(repeat):
         start = time.perf_counter()
-        judge(transcript)
+        judge(transcript, ids=ids)
         rates.append(events / (time.perf_counter() - start))
     return statistics.median(rates)
+
+
+def measure(users: int, runs: int, repeat: int) -> float:
+    """Median events/s of ``repeat`` judgements by every rule, on a transcript every rule grades OK."""
+    transcript, events = build(users, runs)
+    bad = [f for f in judge(transcript).findings if f.grade.value != "OK"]
+    assert not bad, bad[:3]
+    return rate(transcript, events, repeat)
+
+
+def breakdown(users: int, runs: int, repeat: int) -> tuple[float, dict[str, float]]:
+    """events/s of the view alone, and each ID's µs per event on top of it (IDs costing under 0.1 µs left out)."""
+    transcript, events = build(users, runs)
+    view_only = rate(transcript, events, repeat, ids=())
+    costs = {req_id: 1e6 / rate(transcript, events, repeat, ids=[req_id]) - 1e6 / view_only for req_id in CATALOG}
+    return view_only, {req_id: cost for req_id, cost in sorted(costs.items(), key=lambda kv: -kv[1]) if cost >= 0.1}
 
 
 def child(tree: Path, args: argparse.Namespace) -> float:
@@ -88,12 +107,23 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=25)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--against", default="HEAD", help="git ref to compare with ('' for none)")
+    parser.add_argument("--breakdown", action="store_true", help="the view alone and each ID's cost per event")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps({"median_events_per_s": measure(args.users, args.runs, args.repeat)}))
         return
     from _common import ROOT, Row, checkout, record
+
+    if args.breakdown:
+        view_only, costs = breakdown(args.users, args.runs, args.repeat)
+        record("P4 floor", [Row(
+            id="P4 rule engine, view only", figure="events/s of judge with no rule at all (the shared view every rule reads): the floor under P4",
+            value=view_only, unit="events/s",
+            detail="µs per event each ID adds on top: " + ", ".join(f"{k} {v:.2f}" for k, v in costs.items())
+            + f"; sum {sum(costs.values()):.1f} µs",
+        )])
+        return
 
     events = args.users * args.runs * 7
     rates: dict[str, list[float]] = {"current": [], "baseline": []}

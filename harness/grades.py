@@ -7,8 +7,8 @@ its findings (FAILED > NON-STRICT > OK); SKIPPED only when every finding is SKIP
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from enum import Enum
+from typing import NamedTuple
 
 __all__ = ["Finding", "Grade", "worst"]
 
@@ -39,14 +39,17 @@ def worst(grades: Iterable[Grade]) -> Grade | None:
     return result
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One judgement of one requirement: what was expected, what came, and which recorded frames show it."""
+class Finding(NamedTuple):
+    """One judgement of one requirement: what was expected, what came, and which recorded frames show it.
+
+    A named tuple rather than a frozen dataclass: a judgement builds about one per run per rule, and a frozen
+    dataclass costs three times as much to build (bench/bench_rules.py).
+    """
 
     rule: str
     grade: Grade
     message: str
-    frames: tuple[int, ...] = field(default=())
+    frames: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {"rule": self.rule, "grade": self.grade.value, "message": self.message, "frames": list(self.frames)}

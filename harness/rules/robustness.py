@@ -7,6 +7,7 @@ redaction markers that the recording client put where the token or the secret ap
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 from harness.grades import Finding, Grade
@@ -155,18 +156,26 @@ def others_unaffected(view: View, ctx: Context) -> Iterator[Finding]:
             yield finding("ROB-6", Grade.OK, f"run {run.run_id!r} of {run.user!r} finished in {took:.2f} s during {count} bad frames", run.start.seq)
 
 
+MARKER_PREFIX = os.path.commonprefix(MARKERS)
+"""What every redaction marker starts with: one substring search rules out all of them for nearly every frame."""
+
+
+def _marked(text: str) -> bool:
+    return MARKER_PREFIX in text and any(m in text for m in MARKERS)
+
+
 def _leaks(record: Record) -> list[str]:
     places: list[str] = []
-    if record.text and any(m in record.text for m in MARKERS):
+    if record.text and _marked(record.text):
         places.append(f"{record.type or record.kind.value} frame")
-    info = record.info
-    if record.kind is Kind.CLOSE and any(m in str(info.get("reason", "")) for m in MARKERS):
+    kind, info = record.kind, record.info
+    if kind is Kind.CLOSE and _marked(str(info.get("reason", ""))):
         places.append("close reason")
-    if record.kind in (Kind.HANDSHAKE, Kind.HTTP):
-        if any(m in str(info.get("body", "")) for m in MARKERS):
+    if kind in (Kind.HANDSHAKE, Kind.HTTP):
+        if _marked(str(info.get("body", ""))):
             places.append("HTTP body")
         headers = {k: v for k, v in (info.get("headers") or {}).items() if k.lower() != "sec-websocket-protocol"}
-        if any(m in str(headers) for m in MARKERS):
+        if _marked(str(headers)):
             places.append("response header")
     return places
 
