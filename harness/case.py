@@ -23,6 +23,7 @@ from harness.errors import ConfigError, SecretMismatch, TargetError, TargetShutD
 from harness.grades import Finding, Grade
 from harness.judge import Verdict, judge
 from harness.rules import Context
+from harness.rules.auth import auth_failed_body
 from harness.targets import Target
 from harness.transcript import Direction, Kind, Transcript
 from harness.view import View
@@ -155,7 +156,8 @@ class Case:
         """Before a process's first case on a target: a valid token must open a connection by Bearer or by subprotocol.
 
         If neither does, no verdict would mean anything, so the run stops with one line: no answer at all (down,
-        TLS mismatch), 401/403 (the harness and the target disagree on the secret), or another status (a 404 for a
+        TLS mismatch), 401/403 with the contract's AUTH_FAILED body (the harness and the target disagree on the
+        secret), 401/403 without it (a proxy or a firewall refused, not the backend), or another status (a 404 for a
         wrong path, a proxy's 502). One working transport is enough: the rules judge a missing one (AUTH-2, AUTH-3).
         """
         token = self.token(self.target.tokens.user("wsagent-preflight"))
@@ -168,6 +170,11 @@ class Case:
             raise self._unanswered(detail)
         if status not in (401, 403):
             raise TargetError(f"wsagent: {self.target.url} refuses the upgrade for valid tokens with HTTP {status} {detail[:100]!r}; check the target URL and its path")
+        if not auth_failed_body(detail):
+            raise TargetError(
+                f"wsagent: {self.target.url} refuses the upgrade for valid tokens with HTTP {status} but without the contract's "
+                f"AUTH_FAILED body, so not the backend's auth (a proxy or a firewall?): {detail[:100]!r}"
+            )
         if self.config.token_file is not None:
             raise SecretMismatch(f"wsagent: the target rejects the tokens of {self.config.token_file} (HTTP {status}): are they valid for it?")
         raise SecretMismatch(

@@ -156,11 +156,23 @@ class Record:
 
 
 def parse_json(text: str) -> Any:
-    """Parsed JSON, or ``None`` for text that is not JSON (the rules grade that; recording never fails)."""
+    """Parsed JSON, or ``None`` for text that is not JSON (the rules grade that; recording never fails).
+
+    Whatever a target sends goes through here, so the parser's own limits must not raise: an integer past Python's
+    4,300-digit conversion limit is valid JSON (RFC 8259 sets no limit) and becomes a float, and nesting too deep for
+    the parser's recursion reads as not JSON, as it does for the reference server.
+    """
     try:
-        return json.loads(text)
-    except ValueError:
+        return json.loads(text, parse_int=_json_int)
+    except (ValueError, RecursionError):
         return None
+
+
+def _json_int(digits: str) -> int | float:
+    try:
+        return int(digits)
+    except ValueError:
+        return float(digits)
 
 
 @dataclass
@@ -241,3 +253,5 @@ def _load_line(line: str, number: int) -> Any:
         return json.loads(line)
     except ValueError as exc:
         raise ValueError(f"line {number}: invalid JSON ({exc.args[0]})") from None
+    except RecursionError:
+        raise ValueError(f"line {number}: invalid JSON (nested too deep)") from None

@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import textwrap
+from http import HTTPStatus
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.http11 import Request, Response
 from websockets.exceptions import ConnectionClosed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,6 +125,20 @@ async def test_target_that_never_answers_the_handshake(tmp_path: Path) -> None:
         server.close()
     assert_not_conformant(run, ("AUTH-2",))
     assert run.code == 2 and "did not answer the WebSocket handshake" in run.stdout, run.stdout[-2000:]
+
+
+async def test_target_behind_a_proxy_that_refuses_with_its_own_page(tmp_path: Path) -> None:
+    """Every upgrade gets a firewall's 403 page: not the contract's AUTH_FAILED body, so not a secret mismatch."""
+
+    def firewall(connection: ServerConnection, request: Request) -> Response:
+        return connection.respond(HTTPStatus.FORBIDDEN, "<html>403 Forbidden by the web application firewall</html>\n")
+
+    async with serve(keep_reading, "127.0.0.1", 0, process_request=firewall) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        run = await run_harness(f"ws://127.0.0.1:{port}/ws", tmp_path, AUTH_CASE)
+    assert_not_conformant(run, ("AUTH-2",))
+    assert run.code == 2 and "without the contract's AUTH_FAILED body" in run.stderr, run.stderr[-2000:]
+    assert "secret" not in run.stderr, run.stderr[-2000:]
 
 
 async def test_target_that_upgrades_then_goes_silent(tmp_path: Path) -> None:

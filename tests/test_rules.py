@@ -668,6 +668,23 @@ def test_judge_survives_frames_that_are_not_objects() -> None:
     assert all("could not be read" not in f.message for f in verdict.findings)
 
 
+def test_recording_survives_json_past_the_parsers_limits() -> None:
+    """A 5,000-digit integer inside an event is valid JSON and the run still passes; a frame nested 100,000 deep
+    reads as not JSON instead of raising out of the recorder (it used to end the reader with a RecursionError)."""
+    script = Script().connect("a1", "alice").start("a1", "thread_a_run_1", "thread_a")
+    frames = canonical_run("alice", "thread_a_run_1", "thread_a")
+    texts = [json.dumps(frame) for frame in frames]
+    texts[1] = texts[1][:-1] + ', "n": ' + "7" * 5000 + "}"
+    script.recv("a1", "[" * 100_000)
+    script.recv_all("a1", texts)
+    records = script.transcript.records
+    deep, thinking = records[-8], records[-6]
+    assert deep.frame is None
+    assert thinking.type == "agent_thinking" and thinking.frame["n"] == float("inf")
+    verdict = judge(script.transcript)
+    assert {req_id: verdict.grade(req_id) for req_id in ("EVT-1", "EVT-2", "EVT-4")} == {"EVT-1": OK, "EVT-2": OK, "EVT-4": OK}
+
+
 BACKEND = sorted((Path(__file__).parent / "fixtures" / "backend").glob("*.jsonl"))
 
 

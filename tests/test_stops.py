@@ -70,3 +70,16 @@ def test_wrong_secret_run_is_marked_aborted_in_the_report(tmp_path: Path, served
     line = done.stderr.strip().splitlines()[-1]
     assert line.startswith("wsagent: run aborted: the target rejects freshly minted valid tokens") and "--wsagent-secret" in line
     assert "does not match the target's" in json.loads((tmp_path / "conformance.json").read_text())["aborted"]
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    ("", "empty transcript"),
+    ('{"wsagent_transcript": 1}\n' + "[" * 100_000 + "\n", "line 2: invalid JSON (nested too deep)"),
+    ('{"wsagent_transcript": 1}\n{"seq": 0}\n', "line 2: not a transcript record ('conn')"),
+], ids=["empty", "nested too deep", "not a record"])
+def test_check_of_a_broken_transcript_is_one_line(tmp_path: Path, content: str, reason: str) -> None:
+    path = tmp_path / "broken.jsonl"
+    path.write_text(content)
+    done = subprocess.run([sys.executable, "-m", "harness.cli", "check", str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [f"wsagent: cannot read transcript {path}: {reason}"]

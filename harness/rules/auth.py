@@ -58,17 +58,24 @@ def judge_rejection(conn: Conn) -> tuple[Grade, str, bool] | None:
     return Grade.FAILED, f"the upgrade was accepted (first frame: {first})", True
 
 
+def auth_failed_body(body: str) -> bool:
+    """Is ``body`` the contract's refusal (PROTOCOL §1): a JSON object with ``error_code`` AUTH_FAILED and a message?
+
+    What tells a backend's own refusal from a proxy's or a firewall's 401/403 page."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(data, Mapping) and data.get("error_code") == "AUTH_FAILED" and isinstance(data.get("message"), str)
+
+
 def _judge_refusal_body(status: int, body: str) -> tuple[Grade, str]:
     if status not in (401, 403):
         return Grade.FAILED, f"refused with HTTP {status}; the contract wants 403 (or 401)"
     if not body.strip():
         return Grade.NON_STRICT, f"HTTP {status} with an empty body (the contract wants an AUTH_FAILED JSON body)"
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return Grade.FAILED, f"HTTP {status} with a body that is not JSON: {body[:120]!r}"
-    if not isinstance(data, Mapping) or data.get("error_code") != "AUTH_FAILED" or not isinstance(data.get("message"), str):
-        return Grade.FAILED, f"HTTP {status} body lacks error_code AUTH_FAILED and a message: {body[:120]!r}"
+    if not auth_failed_body(body):
+        return Grade.FAILED, f"HTTP {status} body is not JSON with error_code AUTH_FAILED and a message: {body[:120]!r}"
     return Grade.OK, f"HTTP {status} with AUTH_FAILED"
 
 
