@@ -8,7 +8,7 @@ message (PROTOCOL §4: only EVT-5 fails for that).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -284,9 +284,10 @@ def event_key(record: Record) -> tuple[Any, ...] | None:
         key = table_value(record.frame, "execution_id")
     else:
         return None
-    if key is MISSING or isinstance(key, (dict, list)):
-        return None
-    return (run_id_of(record.frame), kind, key)
+    run_id = run_id_of(record.frame)
+    if key is MISSING or not isinstance(key, Hashable) or not isinstance(run_id, Hashable):
+        return None  # a malformed id is EVT-4's finding, not a key
+    return (run_id, kind, key)
 
 
 def envelope_value(record: Record, name: str) -> Any:

@@ -668,6 +668,23 @@ def test_judge_survives_frames_that_are_not_objects() -> None:
     assert all("could not be read" not in f.message for f in verdict.findings)
 
 
+@pytest.mark.parametrize("field", ["run_id", "thread_id", "user_id", "agent_name", "timestamp"])
+@pytest.mark.parametrize("value", [["x"], {"x": 1}], ids=["list", "object"])
+def test_an_id_that_is_a_list_or_object_is_graded_not_tripped_over(field: str, value: object) -> None:
+    """A list or an object where an id belongs is a finding of the rule that reads that field; no rule may crash on
+    it (EVT-8 keyed events by the run id, ISO-3 and SEC-1 indexed thread ids, and each turned into a FAILED "could not
+    be read" under the wrong ID)."""
+    frames = canonical_run("alice", "thread_a_run_1", "thread_a")
+    for frame in frames:
+        frame[field] = value
+    script = Script().connect("a1", "alice").connect("b1", "bob")
+    script.start("a1", "thread_a_run_1", None).recv_all("a1", frames)
+    script.start("b1", None, "thread_a").recv_all("b1", canonical_run("bob", "thread_b_run_1", "thread_a"))
+    verdict = judge(script.transcript)
+    assert [f.message for f in verdict.findings if "could not be read" in f.message] == []
+    assert FAILED in verdict.grades().values()
+
+
 def test_recording_survives_json_past_the_parsers_limits() -> None:
     """A 5,000-digit integer inside an event is valid JSON and the run still passes; a frame nested 100,000 deep
     reads as not JSON instead of raising out of the recorder (it used to end the reader with a RecursionError)."""

@@ -6,7 +6,7 @@ the runs its user started, so a leak shows as the exact frame that reached the w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from typing import Any
 
 from harness.grades import Finding, Grade
@@ -91,8 +91,8 @@ def unique_threads(view: View, ctx: Context) -> Iterator[Finding]:
         if started is None:
             continue
         thread = envelope_value(started.frame, "thread_id")
-        if thread is MISSING:
-            continue
+        if thread is MISSING or not isinstance(thread, Hashable):
+            continue  # a malformed thread id is EVT-4's finding
         owners.setdefault(thread, set()).add(run.user)
         marks.setdefault(thread, started.seq)
     if len({user for users in owners.values() for user in users}) < 2:
@@ -151,7 +151,9 @@ def no_impersonation(view: View, ctx: Context) -> Iterator[Finding]:
     threads_of: dict[Any, set[str | None]] = {}
     for run in view.runs:
         for record in run.events[:1]:
-            threads_of.setdefault(envelope_value(record.frame, "thread_id"), set()).add(run.user)
+            thread = envelope_value(record.frame, "thread_id")
+            if isinstance(thread, Hashable):  # a malformed thread id is EVT-4's finding
+                threads_of.setdefault(thread, set()).add(run.user)
     for run in view.runs:
         claimed = run.spec.get("claims_user")
         borrowed = run.spec.get("thread_id") in threads_of and threads_of[run.spec.get("thread_id")] - {run.user}
