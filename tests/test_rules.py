@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from harness.catalog import CATALOG
 from harness.grades import Grade
@@ -712,3 +714,51 @@ def test_real_backend_layouts_get_a_readable_verdict(path: Path) -> None:
     verdict = judge(Transcript.load(path))
     assert {k: g.value for k, g in verdict.grades().items() if g} == expected["grades"]
     assert verdict.unknown_types == expected["unknown_types"]
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=4), inner, max_size=2),
+    max_leaves=4,
+)
+FIELDS = ("type", "run_id", "thread_id", "user_id", "agent_name", "timestamp", "data", "payload", "user_request",
+          "reasoning", "step_number", "tool_name", "execution_id", "parameters", "success", "results", "duration_ms",
+          "error", "status", "final_response", "error_code", "message", "error_message")
+
+
+@st.composite
+def broken_runs(draw: st.DrawFn) -> list[object]:
+    """A canonical run with a few frames reordered, dropped, repeated, flattened or given odd values anywhere."""
+    frames: list[object] = list(canonical_run("alice", "thread_a_run_1", "thread_a"))
+    for _ in range(draw(st.integers(1, 4))):
+        i = draw(st.integers(0, len(frames) - 1))
+        frame = frames[i]
+        move = draw(st.sampled_from(("value", "nested value", "drop field", "flatten", "payload", "repeat", "drop", "junk")))
+        if isinstance(frame, dict) and move in ("value", "drop field", "flatten", "payload"):
+            if move == "value":
+                frame[draw(st.sampled_from(FIELDS))] = draw(JSON_VALUES)
+            elif move == "drop field" and frame:
+                frame.pop(draw(st.sampled_from(sorted(frame))))
+            elif isinstance(frame.get("data"), dict):
+                frame.update(frame.pop("data")) if move == "flatten" else frame.__setitem__("payload", frame.pop("data"))
+        elif isinstance(frame, dict) and move == "nested value" and isinstance(frame.get("data"), dict):
+            frame["data"][draw(st.sampled_from(FIELDS))] = draw(JSON_VALUES)
+        elif move == "repeat":
+            frames.insert(draw(st.integers(0, len(frames))), json.loads(json.dumps(frame)))
+        elif move == "drop" and len(frames) > 1:
+            del frames[i]
+        elif move == "junk":
+            frames[i] = draw(JSON_VALUES)
+    return frames
+
+
+@settings(max_examples=300, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(alice=broken_runs(), bob=broken_runs(), scenario=st.sampled_from((None, None, "slow_tool", "tool_error")))
+def test_no_rule_trips_over_any_frame(alice: list[object], bob: list[object], scenario: str | None) -> None:
+    """Whatever a target sends, every rule reads it: a frame it cannot read is a finding, never a crash (a crash
+    would turn into a FAILED "could not be read" under the ID of the rule, which may not be the ID that was broken)."""
+    script = Script().connect("a1", "alice").connect("a2", "alice").connect("b1", "bob")
+    script.start("a1", "thread_a_run_1", "thread_a", scenario=scenario).recv_all("a1", alice).recv_all("a2", alice)
+    script.start("b1", None, None).recv_all("b1", bob)
+    verdict = judge(script.transcript, Context(capabilities=frozenset({"scenarios"})))
+    assert [f.message for f in verdict.findings if "could not be read" in f.message] == []
