@@ -726,6 +726,21 @@ FIELDS = ("type", "run_id", "thread_id", "user_id", "agent_name", "timestamp", "
           "error", "status", "final_response", "error_code", "message", "error_message")
 
 
+TYPES = ("agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed", "error",
+         "error_message", "heartbeat", "pong", "connection_established", "reasoning")
+
+
+@st.composite
+def broken_hellos(draw: st.DrawFn) -> object:
+    """A ``connection_established`` frame with odd values where the e2e state, features or user id belong."""
+    greeting = hello("alice", E2E_ON if draw(st.booleans()) else None, scenarios=draw(st.booleans()))
+    for _ in range(draw(st.integers(0, 2))):
+        nested = greeting.get("data")
+        box = nested if isinstance(nested, dict) and draw(st.booleans()) else greeting
+        box[draw(st.sampled_from(("e2e", "features", "user_id", "connection_id", "data", "type")))] = draw(JSON_VALUES)
+    return greeting
+
+
 @st.composite
 def broken_runs(draw: st.DrawFn) -> list[object]:
     """A canonical run with a few frames reordered, dropped, repeated, flattened or given odd values anywhere."""
@@ -736,7 +751,8 @@ def broken_runs(draw: st.DrawFn) -> list[object]:
         move = draw(st.sampled_from(("value", "nested value", "drop field", "flatten", "payload", "repeat", "drop", "junk")))
         if isinstance(frame, dict) and move in ("value", "drop field", "flatten", "payload"):
             if move == "value":
-                frame[draw(st.sampled_from(FIELDS))] = draw(JSON_VALUES)
+                name = draw(st.sampled_from(FIELDS))
+                frame[name] = draw(st.sampled_from(TYPES) if name == "type" and draw(st.booleans()) else JSON_VALUES)
             elif move == "drop field" and frame:
                 frame.pop(draw(st.sampled_from(sorted(frame))))
             elif isinstance(frame.get("data"), dict):
@@ -753,11 +769,11 @@ def broken_runs(draw: st.DrawFn) -> list[object]:
 
 
 @settings(max_examples=300, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(alice=broken_runs(), bob=broken_runs(), scenario=st.sampled_from((None, None, "slow_tool", "tool_error")))
-def test_no_rule_trips_over_any_frame(alice: list[object], bob: list[object], scenario: str | None) -> None:
+@given(alice=broken_runs(), bob=broken_runs(), greeting=broken_hellos(), scenario=st.sampled_from((None, None, "slow_tool", "tool_error")))
+def test_no_rule_trips_over_any_frame(alice: list[object], bob: list[object], greeting: object, scenario: str | None) -> None:
     """Whatever a target sends, every rule reads it: a frame it cannot read is a finding, never a crash (a crash
     would turn into a FAILED "could not be read" under the ID of the rule, which may not be the ID that was broken)."""
-    script = Script().connect("a1", "alice").connect("a2", "alice").connect("b1", "bob")
+    script = Script().connect("a1", "alice", greeting=greeting).connect("a2", "alice").connect("b1", "bob")
     script.start("a1", "thread_a_run_1", "thread_a", scenario=scenario).recv_all("a1", alice).recv_all("a2", alice)
     script.start("b1", None, None).recv_all("b1", bob)
     verdict = judge(script.transcript, Context(capabilities=frozenset({"scenarios"})))
