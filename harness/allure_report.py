@@ -22,7 +22,6 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from harness.transcript import Transcript
 
@@ -34,7 +33,6 @@ __all__ = [
     "environment_properties",
     "executor",
     "history_file",
-    "safe_url",
     "timeline",
     "without_analytics",
     "write_extras",
@@ -77,15 +75,6 @@ TOLERATED: dict[str, Any] = {
     "matchers": {"statuses": ["passed"], "labels": {"tag": "^NON-STRICT$"}},
 }
 """Allure 3 only (Allure 2 categories cannot match passed tests by label): NON-STRICT cases in their own bucket."""
-
-
-def safe_url(url: str) -> str:
-    """The URL without credentials or query: a target given as ``wss://u:p@host/ws?token=...`` must not leak."""
-    parts = urlsplit(url)
-    if not parts.scheme or not parts.hostname:
-        return url
-    host = parts.hostname + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, host, parts.path, "[REDACTED-QUERY]" if parts.query else "", ""))
 
 
 def _escape(value: str) -> str:

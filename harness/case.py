@@ -24,7 +24,7 @@ from harness.grades import Finding, Grade
 from harness.judge import Verdict, judge
 from harness.rules import Context
 from harness.rules.auth import auth_failed_body
-from harness.targets import Target
+from harness.targets import Target, safe_url
 from harness.transcript import Direction, Kind, Transcript
 from harness.view import View
 
@@ -64,7 +64,7 @@ class Outcome:
             "grades": {k: g.value for k, g in self.grades.items()},
             "findings": [f.to_dict() for f in self.verdict.findings if f.rule in self.grades],
             "unknown_types": self.verdict.unknown_types,
-            "target": self.target.url,
+            "target": self.target.shown,
             "environment": self.target.environment,
             "server_version": self.target.version,
         }
@@ -78,7 +78,7 @@ class Case:
         self.target = target
         self.ids = ids
         self.name = name
-        self.transcript = Transcript(meta={"case": name, "target": target.url, "environment": target.environment})
+        self.transcript = Transcript(meta={"case": name, "target": target.shown, "environment": target.environment})
         self.outcome: Outcome | None = None
         self._tag = uuid.uuid4().hex[:8]
         self._ssl = ssl_context
@@ -103,7 +103,7 @@ class Case:
         if self._sessions:
             raise RuntimeError("wsagent: choose the target before the first connection")
         self.target = target
-        self.transcript.meta.update(target=target.url, environment=target.environment)
+        self.transcript.meta.update(target=target.shown, environment=target.environment)
 
     def _session(self) -> Session:
         session = self._sessions.get(self.target.url)
@@ -169,10 +169,10 @@ class Case:
         if status is None:
             raise self._unanswered(detail)
         if status not in (401, 403):
-            raise TargetError(f"wsagent: {self.target.url} refuses the upgrade for valid tokens with HTTP {status} {detail[:100]!r}; check the target URL and its path")
+            raise TargetError(f"wsagent: {self.target.shown} refuses the upgrade for valid tokens with HTTP {status} {detail[:100]!r}; check the target URL and its path")
         if not auth_failed_body(detail):
             raise TargetError(
-                f"wsagent: {self.target.url} refuses the upgrade for valid tokens with HTTP {status} but without the contract's "
+                f"wsagent: {self.target.shown} refuses the upgrade for valid tokens with HTTP {status} but without the contract's "
                 f"AUTH_FAILED body, so not the backend's auth (a proxy or a firewall?): {detail[:100]!r}"
             )
         if self.config.token_file is not None:
@@ -186,7 +186,7 @@ class Case:
     def _unanswered(self, error: str | None) -> TargetError:
         """No HTTP answer at all (timeout, reset, refused): the harness could not judge anything on this connection."""
         hint = "; is the target plain ws:// rather than wss://?" if self.target.url.startswith("wss://") else ""
-        return TargetError(f"wsagent: {self.target.url} did not answer the WebSocket handshake ({error or 'no response'}){hint}")
+        return TargetError(f"wsagent: {self.target.shown} did not answer the WebSocket handshake ({error or 'no response'}){hint}")
 
     async def run(
         self, conn: Connection, agent: str | None = None, request: str = "wsagent conformance run", *, timeout: float | None = None, **kw: Any
@@ -278,9 +278,11 @@ class Case:
         config = self.config
         words = ["wsagent", "run", *(part for req_id in ids for part in ("--only", req_id))]
         if config.target is not None:
-            words += ["--target", config.target]
+            words += ["--target", safe_url(config.target)]
         if config.environment != "development":
             words += ["--environment", config.environment]
+        if config.strict:
+            words.append("--strict")
         extra = []
         if config.target is None and config.server_args:
             extra.append(f"--wsagent-server-args={shlex.join(config.server_args)}")

@@ -7,10 +7,11 @@ the case catches its breakage. Grep an ID to find all four.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["AREAS", "CATALOG", "CONTRACT_VERSION", "Area", "Requirement", "requirement"]
+__all__ = ["AREAS", "CATALOG", "CONTRACT_VERSION", "Area", "Requirement", "requirement", "selection"]
 
 CONTRACT_VERSION = "v1"
 
@@ -74,6 +75,24 @@ CATALOG: dict[str, Requirement] = {row[0]: Requirement(*row) for row in _ROWS}
 AREAS: dict[Area, tuple[str, ...]] = {
     area: tuple(r.id for r in CATALOG.values() if r.area is area) for area in Area
 }
+
+
+def selection(values: Iterable[str]) -> set[str]:
+    """``--only``'s comma-separated areas and requirement IDs, in any case (``evt-1``, ``Auth``), canonically spelled;
+    :class:`ValueError` naming what is neither."""
+    areas = {a.value for a in Area}
+    chosen: set[str] = set()
+    bad: list[str] = []
+    for value in (v.strip() for raw in values for v in raw.split(",")):
+        if value.upper() in CATALOG:
+            chosen.add(value.upper())
+        elif value.lower() in areas:
+            chosen.add(value.lower())
+        elif value:
+            bad.append(value)
+    if bad:
+        raise ValueError(f"wsagent: --only takes areas ({', '.join(a.value for a in Area)}) or requirement IDs, not {', '.join(bad)}")
+    return chosen
 
 
 def requirement(req_id: str) -> Requirement:

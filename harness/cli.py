@@ -21,12 +21,14 @@ from pathlib import Path
 from typing import NoReturn
 
 from harness.allure_report import HtmlUnavailable, build_html
-from harness.catalog import CATALOG, Area
+from harness.catalog import CATALOG, selection
 from harness.errors import ConfigError
 from harness.report import ERROR, apply_baseline, failing, load_baseline, markdown, stale
 
 PLUGINS = ("harness.plugin", "pytest_asyncio.plugin", "xdist.plugin", "allure_pytest.plugin")
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+EXIT_INTERRUPTED = 130
+"""Ctrl-C, as shells report a process ended by SIGINT."""
 
 
 def suites_dir() -> Path:
@@ -116,23 +118,25 @@ def pytest_command(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    known = {a.value for a in Area} | set(CATALOG)
-    bad = [o for only in args.only for o in only.split(",") if o and o not in known]
-    if bad:
-        raise ConfigError(f"wsagent: --only takes areas ({', '.join(a.value for a in Area)}) or requirement IDs, not {', '.join(bad)}")
+    try:
+        args.only = sorted(selection(args.only))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     baseline = load_baseline(args.baseline) if args.baseline else frozenset()
-    for stale_output in (args.report_dir / "allure-results", args.report_dir / "html", args.report_dir / "transcripts"):  # history/ stays
-        shutil.rmtree(stale_output, ignore_errors=True)
-    for stale_file in [args.report_dir / "conformance.json", *args.report_dir.glob("server-*.log")]:
-        stale_file.unlink(missing_ok=True)
+    _remove_previous_run(args.report_dir)
     env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
-    code = subprocess.call(pytest_command(args), env=env)
+    try:
+        code = subprocess.call(pytest_command(args), env=env)
+    except KeyboardInterrupt:
+        code = EXIT_INTERRUPTED
     summary = args.report_dir / "conformance.json"
     data = json.loads(summary.read_text()) if summary.exists() else None
     if code not in (0, 1) or data is None:
         if data is not None and data.get("aborted"):
             print(f"wsagent: run aborted: {str(data['aborted']).removeprefix('wsagent: ')}", file=sys.stderr)
-        return EXIT_ERROR
+        elif data is None:
+            _no_verdict(args.report_dir, code)
+        return EXIT_INTERRUPTED if code == EXIT_INTERRUPTED else EXIT_ERROR
     if baseline:
         apply_baseline(data, baseline, args.strict)
         summary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
@@ -145,6 +149,28 @@ def run(args: argparse.Namespace) -> int:
     if args.html or (args.html is None and shutil.which("node")):
         _html_line(args.report_dir)
     return exit_code
+
+
+def _remove_previous_run(report_dir: Path) -> None:
+    """Nothing of an earlier run may pass for this one's result: a run that stops early leaves no old verdict behind.
+    ``history/`` stays: it is the trend across runs."""
+    for folder in ("allure-results", "html", "transcripts"):
+        shutil.rmtree(report_dir / folder, ignore_errors=True)
+    for stale in [report_dir / "conformance.json", report_dir / "conformance.md", report_dir / "junit.xml", *report_dir.glob("server-*.log")]:
+        stale.unlink(missing_ok=True)
+
+
+def _no_verdict(report_dir: Path, code: int) -> None:
+    """A conformance.md that says so when the run ended before any case was judged (a CI step that publishes it
+    must not find nothing, nor an older run's grades)."""
+    why = "it was interrupted" if code == EXIT_INTERRUPTED else f"it stopped before any case was judged (exit code {code})"
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "conformance.md").write_text(
+        f"# wsagent conformance: no verdict\n\n**Run aborted, not a verdict:** {why}; the reason is the last line of the run's output.\n",
+        encoding="utf-8",
+    )
+    if code == EXIT_INTERRUPTED:
+        print("wsagent: interrupted; no verdict", file=sys.stderr)
 
 
 def _html_line(report_dir: Path) -> None:
@@ -208,6 +234,8 @@ def check(args: argparse.Namespace) -> int:
         transcript = Transcript.load(args.transcript)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"wsagent: cannot read transcript {args.transcript}: {exc}") from None
+    if not len(transcript):
+        raise ConfigError(f"wsagent: transcript {args.transcript} holds no records: nothing to judge")
     environment = args.environment or str(transcript.meta.get("environment", "development"))
     verdict = judge(transcript, Context(environment=environment))
     worst = EXIT_OK

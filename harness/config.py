@@ -14,7 +14,7 @@ import json
 import os
 import shlex
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -89,9 +89,12 @@ class Agents:
 
 @dataclass(frozen=True)
 class HarnessConfig:
-    target: str | None
+    """Every option, resolved once. The secrets, the extra headers and the URLs (which may carry credentials) stay
+    out of ``repr``, so a failing assertion on the config in a user's test cannot print them."""
+
+    target: str | None = field(repr=False)
     environment: str
-    secret: str | None
+    secret: str | None = field(repr=False)
     secret_source: str
     token_file: Path | None
     e2e: str
@@ -103,12 +106,12 @@ class HarnessConfig:
     capabilities: frozenset[str]
     start_template: str | None
     agents: Agents
-    headers: tuple[tuple[str, str], ...]
+    headers: tuple[tuple[str, str], ...] = field(repr=False)
     ca_bundle: Path | None
     insecure: bool
     allow_noisy: bool
-    production_target: str | None
-    production_secret: str | None
+    production_target: str | None = field(repr=False)
+    production_secret: str | None = field(repr=False)
     server_args: tuple[str, ...]
     report_dir: Path | None
     issuer: str
@@ -184,15 +187,15 @@ def _secret(given: Any, env: Mapping[str, str], environment: str, token_file: Pa
     The embedded server needs no user secret: without one the harness makes a random one and hands it to both sides.
     """
     if given:
-        return str(given), "--wsagent-secret"
+        return str(given), "WSAGENT_SECRET" if env.get("WSAGENT_SECRET") == str(given) else "--wsagent-secret"
     try:
         return resolve_secret(env, environment), secret_source(env, environment)
-    except ConfigError:
+    except ConfigError as exc:
         if token_file is not None:
             return None, "--wsagent-token-file"
         if embedded:
             return None, "a random secret shared with the embedded server"
-        raise
+        raise ConfigError(f"{exc}; or give the harness --wsagent-secret (WSAGENT_SECRET), or --wsagent-token-file with pre-issued tokens") from None
 
 
 def _url(value: str, name: str) -> str:

@@ -18,7 +18,7 @@ import pytest
 
 from harness.allure_report import timeline
 from harness.case import Case
-from harness.catalog import CATALOG, Area
+from harness.catalog import CATALOG, selection
 from harness.collector import ABORTED_FILE, IDS_PROPERTY, PROPERTY, WAIT_PROPERTY, Collector
 from harness.config import OPTIONS, HarnessConfig, resolve
 from harness.errors import HarnessError
@@ -75,13 +75,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             unknown = [i for i in mark.args if i not in CATALOG]
             if unknown:
                 raise pytest.UsageError(f"wsagent: {item.nodeid} names unknown requirement IDs {unknown}")
-    only = {value.strip() for raw in config.getoption("--wsagent-only") for value in raw.split(",") if value.strip()}
+    try:
+        only = selection(config.getoption("--wsagent-only"))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
     if not only:
         return
-    areas = {a.value for a in Area}
-    bad = sorted(only - areas - set(CATALOG))
-    if bad:
-        raise pytest.UsageError(f"wsagent: --only takes areas ({', '.join(sorted(areas))}) or requirement IDs, not {bad}")
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
     for item in items:

@@ -25,7 +25,7 @@ from harness.embedded import EmbeddedServer
 from harness.errors import TargetError
 from harness.tokens import TokenFactory, TokenSource, from_token_file
 
-__all__ = ["Target", "Targets", "check_reachable", "health_url"]
+__all__ = ["Target", "Targets", "check_reachable", "health_url", "safe_url"]
 
 
 def health_url(ws_url: str) -> str:
@@ -33,6 +33,15 @@ def health_url(ws_url: str) -> str:
     parts = urlsplit(ws_url)
     scheme = "https" if parts.scheme == "wss" else "http"
     return urlunsplit((scheme, parts.netloc, "/health", "", ""))
+
+
+def safe_url(url: str) -> str:
+    """The URL without credentials or query: a target given as ``wss://u:p@host/ws?token=...`` must not leak."""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return url
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, host, parts.path, "[REDACTED-QUERY]" if parts.query else "", ""))
 
 
 def check_reachable(url: str, timeout: float) -> None:
@@ -43,10 +52,10 @@ def check_reachable(url: str, timeout: float) -> None:
         with socket.create_connection((parts.hostname, port), timeout=timeout):
             pass
     except OSError as exc:
-        raise TargetError(f"wsagent: cannot reach {parts.hostname}:{port} for target {url} ({exc.strerror or exc}); check --wsagent-target") from None
+        raise TargetError(f"wsagent: cannot reach {parts.hostname}:{port} for target {safe_url(url)} ({exc.strerror or exc}); check --wsagent-target") from None
 
 
-@dataclass
+@dataclass(repr=False)
 class Target:
     """One backend to certify: its URL, environment, tokens and what it is known to offer."""
 
@@ -59,6 +68,14 @@ class Target:
     health: dict[str, object] = field(default_factory=dict)
     checked: bool = False
     """Set once a valid token has opened a connection here (the first case's preflight, see :class:`Case`)."""
+
+    def __repr__(self) -> str:  # never the secret, nor the URL's credentials (a failing assertion prints it)
+        return f"Target({self.shown!r}, {self.environment!r}, embedded={self.embedded})"
+
+    @property
+    def shown(self) -> str:
+        """The URL as reports, logs and messages show it: without credentials or query."""
+        return safe_url(self.url)
 
     @property
     def health_url(self) -> str:

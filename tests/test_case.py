@@ -66,12 +66,24 @@ def test_unjudged_id_alone_fails() -> None:
         case.check()
 
 
-def test_reproduce_line_carries_what_changes_the_verdict() -> None:
-    given = {"target": "wss://staging.example.com/ws", "environment": "staging"}
+def test_reproduce_line_carries_what_changes_the_verdict_but_no_credentials() -> None:
+    given = {"target": "wss://ci:hunter2@staging.example.com/ws?api_key=abc123", "environment": "staging", "strict": True}
     config = resolve(lambda opt: given.get(opt.name), lambda opt: None, {"JWT_SECRET_STAGING": SECRET})
-    target = Target(given["target"], "staging", TokenFactory(SECRET, "staging"), SECRET, embedded=False)
-    line = Case(config, target, ("EVT-1",), "test_case").reproduce(["EVT-1", "EVT-8"])
-    assert line == "wsagent run --only EVT-1 --only EVT-8 --target wss://staging.example.com/ws --environment staging"
+    target = Target(str(given["target"]), "staging", TokenFactory(SECRET, "staging"), SECRET, embedded=False)
+    case = Case(config, target, ("EVT-1",), "test_case")
+    line = case.reproduce(["EVT-1", "EVT-8"])
+    assert line == "wsagent run --only EVT-1 --only EVT-8 --target 'wss://staging.example.com/ws?[REDACTED-QUERY]' --environment staging --strict"
+    assert case.transcript.meta["target"] == "wss://staging.example.com/ws?[REDACTED-QUERY]"
+
+
+def test_config_and_target_reprs_show_no_secret_header_or_url_credentials() -> None:
+    """A user's failing ``assert wsagent_config.strict`` prints the config into the console and junit.xml."""
+    given = {"target": "wss://ci:hunter2@staging.example.com/ws?api_key=abc123", "header": "X-Api-Key: k3y-value", "environment": "staging"}
+    config = resolve(lambda opt: given.get(opt.name), lambda opt: None, {"WSAGENT_SECRET": SECRET})
+    target = Target(config.target or "", "staging", TokenFactory(SECRET, "staging"), SECRET, embedded=False)
+    assert config.secret_source == "WSAGENT_SECRET"
+    for shown in (repr(config), repr(target)):
+        assert not any(value in shown for value in (SECRET, "hunter2", "abc123", "k3y-value")), shown
 
 
 def test_reproduce_line_keeps_the_embedded_servers_faults() -> None:

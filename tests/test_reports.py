@@ -22,10 +22,11 @@ from typing import Any
 import pytest
 
 from harness import allure_report, cli
-from harness.allure_report import CATEGORIES, environment_properties, executor, safe_url, timeline, without_analytics, write_extras
+from harness.allure_report import CATEGORIES, environment_properties, executor, timeline, without_analytics, write_extras
 from harness.catalog import CATALOG
 from harness.errors import ConfigError
 from harness.report import CaseResult, Conformance, apply_baseline, load_baseline, markdown
+from harness.targets import safe_url
 from harness.transcript import Direction, Kind, Transcript
 
 SECRET = "reports-test-secret-0123456789abcdef0123"
