@@ -18,13 +18,13 @@ import httpx
 import pytest
 
 from harness.client import Connection, RunHandle, Session, Transport
-from harness.config import HarnessConfig
+from harness.config import HarnessConfig, safe_url
 from harness.errors import ConfigError, SecretMismatch, TargetError, TargetShutDown
 from harness.grades import Finding, Grade
 from harness.judge import Verdict, judge
 from harness.rules import Context
 from harness.rules.auth import auth_failed_body
-from harness.targets import Target, safe_url
+from harness.targets import Target
 from harness.transcript import Direction, Kind, Transcript
 from harness.view import View
 
@@ -136,6 +136,8 @@ class Case:
         user = user if user is not None else self.user()
         if e2e is None:
             e2e = self.config.e2e == "headers"
+        elif e2e and self.config.e2e == "off":
+            pytest.skip("this case sends the E2E headers, and --wsagent-e2e is off")
         raw = self.token(user, token)
         session = self._session()
         if not session.started:
@@ -155,17 +157,24 @@ class Case:
     async def _preflight(self, session: Session) -> None:
         """Before a process's first case on a target: a valid token must open a connection by Bearer or by subprotocol.
 
-        If neither does, no verdict would mean anything, so the run stops with one line: no answer at all (down,
-        TLS mismatch), 401/403 with the contract's AUTH_FAILED body (the harness and the target disagree on the
+        If neither does, no verdict would mean anything, so the run stops with one line: an upgrade followed by
+        silence (an echo server, a wrong path on a generic WebSocket server), no answer at all (down, TLS mismatch), 401/403 with the contract's AUTH_FAILED body (the harness and the target disagree on the
         secret), 401/403 without it (a proxy or a firewall refused, not the backend), or another status (a 404 for a
         wrong path, a proxy's 502). One working transport is enough: the rules judge a missing one (AUTH-2, AUTH-3).
         """
         token = self.token(self.target.tokens.user("wsagent-preflight"))
         answers = [await session.attempt(token, transport) for transport in ("bearer", "subprotocol")]
-        if any(status == 101 for status, _ in answers):
+        firsts = [first for status, first in answers if status == 101]
+        if any(first is not None for first in firsts):
             self.target.checked = True
             return
+        if firsts:
+            raise TargetError(
+                f"wsagent: {self.target.shown} accepts the upgrade but sends nothing within {self.config.open_timeout:g} s, "
+                "not even the contract's connection_established: is this an agent-events backend, and the right path?"
+            )
         status, detail = answers[0]
+        detail = detail or ""
         if status is None:
             raise self._unanswered(detail)
         if status not in (401, 403):

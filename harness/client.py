@@ -257,14 +257,20 @@ class Session:
             await conn.wait_for(_is_frame, self.open_timeout)
         return conn
 
-    async def attempt(self, token: str | None, transport: Transport) -> tuple[int | None, str]:
-        """Open and close one connection carrying ``token`` by ``transport``, unrecorded: the HTTP status (101 when
-        upgraded) and the refusal's body, or ``None`` and the error when nothing answered. For diagnoses only."""
+    async def attempt(self, token: str | None, transport: Transport) -> tuple[int | None, str | None]:
+        """Open and close one connection carrying ``token`` by ``transport``, unrecorded. For diagnoses only.
+
+        Upgraded: 101 and the first frame (``None`` when none came within the open timeout); refused: the HTTP status
+        and the body; no answer: ``None`` and the error."""
         url, headers, offered = self._request(token, transport, False)
         redact = Redactor.for_token(token, self.secret)
         try:
-            async with self._opening(url, headers, offered):
-                return 101, ""
+            async with self._opening(url, headers, offered) as ws:
+                try:
+                    first = await asyncio.wait_for(ws.recv(), self.open_timeout)
+                except (TimeoutError, ConnectionClosed):
+                    return 101, None
+                return 101, redact(first) if isinstance(first, str) else f"a binary frame of {len(first)} bytes"
         except InvalidStatus as exc:
             return exc.response.status_code, redact(exc.response.body.decode("utf-8", "replace"))
         except (InvalidHandshake, OSError, TimeoutError) as exc:

@@ -17,9 +17,8 @@ import pytest
 from harness import __version__
 from harness.allure_report import write_extras
 from harness.catalog import CONTRACT_VERSION
-from harness.config import HarnessConfig
+from harness.config import HarnessConfig, safe_url
 from harness.report import ERROR, CaseResult, Conformance
-from harness.targets import safe_url
 
 __all__ = ["ABORTED_FILE", "IDS_PROPERTY", "PROPERTY", "WAIT_PROPERTY", "Collector"]
 

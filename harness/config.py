@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from harness.errors import ConfigError
 from harness.rules import Limits
@@ -57,7 +57,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("environment", "development", "environment the target runs in: development, test, staging or production"),
     Option("secret", "", "HS256 signing secret; default: JWT_SECRET_KEY, then JWT_SECRET_<ENV>, then the dev/test default", ini=False),
     Option("token-file", "", "file of valid tokens, one per line (for CI without the secret); cases that need the secret are skipped"),
-    Option("e2e", "headers", "E2E mode: headers (send the E2E headers), env (embedded server gets E2E_TESTING=1), off"),
+    Option("e2e", "headers", "E2E mode: headers (send the E2E headers), env (embedded server gets E2E_TESTING=1), off (never send them; cases that need them are SKIPPED)"),
     Option("strict", "false", "count NON-STRICT as a failure", flag=True),
     Option("timeout", "30", "seconds to wait for a run's terminal frame or any awaited frame"),
     Option("open-timeout", "5", "seconds to wait for the WebSocket handshake"),
@@ -198,16 +198,26 @@ def _secret(given: Any, env: Mapping[str, str], environment: str, token_file: Pa
         raise ConfigError(f"{exc}; or give the harness --wsagent-secret (WSAGENT_SECRET), or --wsagent-token-file with pre-issued tokens") from None
 
 
+def safe_url(url: str) -> str:
+    """The URL as reports, logs and messages show it: no credentials, no query (a target given as
+    ``wss://u:p@host/ws?token=...`` must not leak). Never raises, whatever the text."""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "[REDACTED-QUERY]" if parts.query else "", ""))
+
+
 def _url(value: str, name: str) -> str:
     if not value:
         return ""
     parts = urlsplit(value)
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise ConfigError(f"wsagent: {name} {value!r} is not a ws:// or wss:// URL with a host (e.g. wss://staging.example.com/ws)")
+        raise ConfigError(f"wsagent: {name} {safe_url(value)!r} is not a ws:// or wss:// URL with a host (e.g. wss://staging.example.com/ws)")
     try:
         parts.port
     except ValueError:
-        raise ConfigError(f"wsagent: {name} {value!r} has an invalid port") from None
+        raise ConfigError(f"wsagent: {name} {safe_url(value)!r} has an invalid port") from None
     return value
 
 
@@ -259,6 +269,9 @@ def _agents(text: str) -> Agents:
     unknown = set(pairs) - {"tools", "plain", "calculator"}
     if unknown:
         raise ConfigError(f"wsagent: --wsagent-agents knows the roles tools, plain and calculator, not {', '.join(sorted(unknown))}")
+    empty = [role for role in ("tools", "plain") if role in pairs and not pairs[role]]
+    if empty:
+        raise ConfigError(f"wsagent: --wsagent-agents needs an agent name for {' and '.join(empty)} (only calculator= may be empty: no calculator agent)")
     return Agents(**pairs)
 
 

@@ -87,6 +87,7 @@ class Conformance:
             "summary": {k: v for k, v in summary.items() if v},
             "tests": _tests(self.cases),
             "deliberate_waits": [{"nodeid": c.nodeid, **c.wait} for c in self.cases if c.wait],
+            "skipped": [{"nodeid": c.nodeid, "reason": _reason(c)} for c in self.cases if c.outcome == "skipped"],
             "requirements": requirements,
         }
 
@@ -99,6 +100,13 @@ class Conformance:
         (directory / "conformance.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         (directory / "conformance.md").write_text(markdown(data), encoding="utf-8")
         return data
+
+
+def _reason(case: CaseResult) -> str:
+    """A skipped case's reason: its first message without the ``ID GRADE:`` and node id prefixes."""
+    if not case.messages:
+        return ""
+    return case.messages[0].split(": ", 1)[-1].removeprefix(f"{case.nodeid}: ")
 
 
 def _tests(cases: list[CaseResult]) -> dict[str, int]:
@@ -189,6 +197,10 @@ def markdown(data: dict[str, Any]) -> str:
         for req_id, row in bad:
             for message in row["messages"][:5]:
                 lines.append(f"- {message.splitlines()[0]}")
+    skipped = data.get("skipped", [])
+    if skipped:
+        lines += ["", "## Skipped cases", "", "Cases that did not run, and why (an ID another case judged keeps that grade):", ""]
+        lines += [f"- `{s['nodeid']}`: {s['reason']}" for s in skipped]
     waits = data.get("deliberate_waits", [])
     if waits:
         lines += ["", "## Deliberate waits", "", "Time the contract itself imposes on these cases (not slowness of the target):", ""]

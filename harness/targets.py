@@ -20,12 +20,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from harness.config import HarnessConfig
+from harness.config import HarnessConfig, safe_url
 from harness.embedded import EmbeddedServer
 from harness.errors import TargetError
 from harness.tokens import TokenFactory, TokenSource, from_token_file
 
-__all__ = ["Target", "Targets", "check_reachable", "health_url", "safe_url"]
+__all__ = ["Target", "Targets", "check_reachable", "health_url"]
 
 
 def health_url(ws_url: str) -> str:
@@ -33,15 +33,6 @@ def health_url(ws_url: str) -> str:
     parts = urlsplit(ws_url)
     scheme = "https" if parts.scheme == "wss" else "http"
     return urlunsplit((scheme, parts.netloc, "/health", "", ""))
-
-
-def safe_url(url: str) -> str:
-    """The URL without credentials or query: a target given as ``wss://u:p@host/ws?token=...`` must not leak."""
-    parts = urlsplit(url)
-    if not parts.scheme or not parts.hostname:
-        return url
-    host = parts.hostname + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, host, parts.path, "[REDACTED-QUERY]" if parts.query else "", ""))
 
 
 def check_reachable(url: str, timeout: float) -> None:

@@ -21,7 +21,8 @@ USERS = 10
 
 @pytest.mark.requirement("ISO-1", "ISO-3", "EVT-2", "EVT-5")
 async def test_concurrent_users_receive_only_their_own(wsagent: Case) -> None:
-    conns = await asyncio.gather(*(wsagent.connect_ok(wsagent.user(f"user{n}")) for n in range(USERS)))
+    users = [wsagent.user(f"user{n}") for n in range(USERS)]  # first: a token file short of users skips before any connect
+    conns = await asyncio.gather(*(wsagent.connect_ok(user) for user in users))
     await asyncio.gather(*(wsagent.run(conn, run_id=None, thread_id=None) for conn in conns))
     await asyncio.gather(*(conn.barrier(wsagent.config.timeout) for conn in conns))
     wsagent.check()

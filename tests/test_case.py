@@ -91,3 +91,12 @@ def test_reproduce_line_keeps_the_embedded_servers_faults() -> None:
     target = Target("ws://127.0.0.1:9/ws", "development", TokenFactory(SECRET, "development"), SECRET, embedded=True)
     line = Case(config, target, ("EVT-1",), "test_case").reproduce(["EVT-1"])
     assert line == "wsagent run --only EVT-1 -- '--wsagent-server-args=--fault thinking_dropped'"
+
+
+async def test_e2e_off_skips_a_case_that_needs_the_headers_before_it_connects() -> None:
+    config = resolve(lambda opt: "off" if opt.name == "e2e" else None, lambda opt: None, {"JWT_SECRET_KEY": SECRET})
+    target = Target("ws://127.0.0.1:9/ws", "development", TokenFactory(SECRET, "development"), SECRET, embedded=True)
+    case = Case(config, target, ("FAIL-1",), "test_case")
+    with pytest.raises(pytest.skip.Exception, match="--wsagent-e2e is off"):
+        await case.connect(e2e=True)
+    assert len(case.transcript) == 0

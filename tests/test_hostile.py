@@ -145,6 +145,21 @@ async def test_target_that_upgrades_then_goes_silent(tmp_path: Path) -> None:
     async with ws_target(keep_reading) as url:
         run = await run_harness(url, tmp_path, AUTH_CASE)
     assert_not_conformant(run, ("AUTH-2",))
+    assert run.code == 2 and "accepts the upgrade but sends nothing within 2 s" in run.stderr, run.stderr[-2000:]
+
+
+async def test_echo_server_instead_of_an_agent_backend(tmp_path: Path) -> None:
+    """A generic WebSocket server (a wrong path, a test echo service) stops the whole run in seconds, not after
+    every case has waited out its timeout."""
+
+    async def echo(ws: ServerConnection) -> None:
+        async for message in ws:
+            await ws.send(message)
+
+    async with ws_target(echo) as url:
+        run = await run_harness(url, tmp_path, ([], []))
+    assert_not_conformant(run, ("AUTH-2", "EVT-1"))
+    assert run.code == 2 and "not even the contract's connection_established" in run.stderr, run.stderr[-2000:]
 
 
 async def test_target_that_sends_garbage(tmp_path: Path) -> None:

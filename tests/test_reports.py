@@ -24,9 +24,9 @@ import pytest
 from harness import allure_report, cli
 from harness.allure_report import CATEGORIES, environment_properties, executor, timeline, without_analytics, write_extras
 from harness.catalog import CATALOG
+from harness.config import safe_url
 from harness.errors import ConfigError
 from harness.report import CaseResult, Conformance, apply_baseline, load_baseline, markdown
-from harness.targets import safe_url
 from harness.transcript import Direction, Kind, Transcript
 
 SECRET = "reports-test-secret-0123456789abcdef0123"
@@ -405,6 +405,17 @@ def test_deliberate_waits_are_listed_apart_from_grades() -> None:
     data = Conformance(target="ws://t/ws", environment="development", cases=[waited, quick]).to_dict()
     assert data["deliberate_waits"] == [{"nodeid": "suites/test_events.py::test_slow", "seconds": 3.0, "reason": "slow tool"}]
     assert "- `suites/test_events.py::test_slow`: 3 s, slow tool" in markdown(data)
+
+
+def test_skipped_cases_are_listed_with_their_reason_even_when_the_id_is_ok() -> None:
+    """E2E-3 is OK from its any-environment case; the production case that skipped still shows, with its reason."""
+    node = "suites/test_e2e.py::test_production_grants_nothing"
+    skipped = CaseResult(node, ("E2E-3",), {"E2E-3": "SKIPPED"}, [f"E2E-3 SKIPPED: {node}: E2E-3 needs a production target: give it"], outcome="skipped")
+    judged = CaseResult("suites/test_e2e.py::test_headers_anywhere", ("E2E-3",), {"E2E-3": "OK"})
+    data = Conformance(target="ws://t/ws", environment="development", cases=[skipped, judged]).to_dict()
+    assert data["requirements"]["E2E-3"]["grade"] == "OK"
+    assert data["skipped"] == [{"nodeid": node, "reason": "E2E-3 needs a production target: give it"}]
+    assert f"- `{node}`: E2E-3 needs a production target: give it" in markdown(data)
 
 
 def test_failing_cases_leave_transcripts_that_check_judges_again(tmp_path: Path) -> None:
