@@ -50,6 +50,7 @@ async def test_binary_frame_answered(wsagent: Case) -> None:
     conn = await wsagent.connect_ok()
     await conn.send_bytes(b"\x00\x01binary", note={"probe": "binary"})
     await conn.barrier(wsagent.config.timeout)
+    await wsagent.run(conn)
     wsagent.check()
 
 

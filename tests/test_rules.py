@@ -532,16 +532,27 @@ def scenario_refused_without_hooks() -> Script:
 # --- ROB --------------------------------------------------------------------------------------------------------
 
 
-def probe(kind: str, answer: list[dict], *, text: str = "{not json", close: int | None = None) -> Script:
+def probe(kind: str, answer: list[dict], *, text: str = "{not json", close: int | None = None, pong: bool = True) -> Script:
     script = Script().connect("a1", "alice").send("a1", text, note={"probe": kind})
     if close is not None:
         return script.close("a1", close, by="server")
-    return script.send("a1", {"type": "ping"}).recv_all("a1", answer + [{"type": "pong"}])
+    return script.send("a1", {"type": "ping"}).recv_all("a1", answer + ([{"type": "pong"}] if pong else []))
 
 
 @case("ROB-1", OK)
 def invalid_json_answered() -> Script:
     return probe("invalid_json", [error("JSON_PARSE_ERROR", None)]).run("a1", "alice")
+
+
+@case("ROB-1", OK)
+def invalid_json_answered_by_a_target_that_never_pongs() -> Script:
+    """No pong to the barrier (ROB-5's failure), but the next run completes: the connection carried on."""
+    return probe("invalid_json", [error("JSON_PARSE_ERROR", None)], pong=False).run("a1", "alice")
+
+
+@case("ROB-4", FAILED)
+def binary_answered_then_silence() -> Script:
+    return probe("binary", [error("BINARY_NOT_SUPPORTED", None)], pong=False)
 
 
 @case("ROB-1", FAILED)

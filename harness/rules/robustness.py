@@ -53,23 +53,30 @@ def server_close_after(conn: Conn, probe: Record) -> Record | None:
     return None
 
 
+def _carried_on(window: list[Record], error: Record) -> bool:
+    """Evidence that the connection still answered after ``error``: the barrier's pong, or any later text frame (a
+    target that never answers application pings is ROB-5's failure, not a reason to fail ROB-1, 2 or 4 as well)."""
+    return any(r.type == "pong" or (r.seq > error.seq and r.kind is Kind.TEXT) for r in window)
+
+
 def _judge_error_probe(conn: Conn, probe: Record, code: str) -> tuple[Grade, str]:
     window = answer(conn, probe)
-    errors = [e for e in (error_view(r.frame) for r in window) if e is not None]
+    errors = [(r, e) for r in window if (e := error_view(r.frame)) is not None]
     close = server_close_after(conn, probe)
-    matching = [e for e in errors if e.code == code]
+    matching = [(r, e) for r, e in errors if e.code == code]
     kind = probe.note["probe"]
     if kind == "binary" and not matching and close is not None and close.info.get("code") == 1003:
         return Grade.NON_STRICT, "binary frame answered by close 1003 (the contract prefers a BINARY_NOT_SUPPORTED error)"
     if close is not None:
         return Grade.FAILED, f"{kind}: the server closed the connection ({close.info.get('code')} {close.info.get('reason', '')!r})"
     if not matching:
-        got = ", ".join(str(e.code) for e in errors) or ", ".join(str(r.type) for r in window) or "nothing"
+        got = ", ".join(str(e.code) for _, e in errors) or ", ".join(str(r.type) for r in window) or "nothing"
         return Grade.FAILED, f"{kind}: expected error {code}, got {got}"
-    if not any(r.type == "pong" for r in window):
-        return Grade.FAILED, f"{kind}: no pong to the barrier after the error: the connection stopped answering"
-    if matching[0].deviations:
-        return Grade.NON_STRICT, f"{kind}: {code} with {'; '.join(matching[0].deviations)}"
+    record, error = matching[0]
+    if not _carried_on(window, record):
+        return Grade.FAILED, f"{kind}: nothing came after the error (no pong to the barrier ping, no later frame): the connection stopped answering"
+    if error.deviations:
+        return Grade.NON_STRICT, f"{kind}: {code} with {'; '.join(error.deviations)}"
     return Grade.OK, f"{kind}: {code}, connection carried on"
 
 
