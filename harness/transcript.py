@@ -140,19 +140,44 @@ class Record:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Record:
-        text = data.get("text")
+        """A record of a transcript file; :class:`ValueError` (or ``KeyError``/``TypeError``) naming the first field
+        that is not what :meth:`to_dict` writes, so a damaged file gets one line, never a verdict on garbage."""
+        text, info, note = data.get("text"), data.get("info") or {}, data.get("note") or {}
+        _check_types({"conn": (data["conn"], str), "user": (data.get("user"), OPTIONAL_TEXT), "text": (text, OPTIONAL_TEXT),
+                      "info": (info, dict), "note": (note, dict)})
+        _check_types({f"info.{name}": (info[name], wanted) for name, wanted in INFO_TYPES.items() if name in info})
+        start = note.get("start")
+        if start is not None:
+            _check_types({"note.start": (start, dict)})
+            _check_types({f"note.start.{name}": (start.get(name), OPTIONAL_TEXT) for name in START_TEXTS})
         return cls(
             seq=int(data["seq"]),
-            conn=str(data["conn"]),
+            conn=data["conn"],
             user=data.get("user"),
             t=float(data["t"]),
             direction=Direction(data["direction"]),
             kind=Kind(data["kind"]),
             text=text,
             frame=parse_json(text) if text is not None else None,
-            info=dict(data.get("info") or {}),
-            note=dict(data.get("note") or {}),
+            info=dict(info),
+            note=dict(note),
         )
+
+
+OPTIONAL_TEXT = (str, type(None))
+INFO_TYPES: dict[str, type | tuple[type, ...]] = {
+    "status": (int, type(None)), "code": (int, type(None)), "body": str, "reason": str, "by": str, "error": str,
+    "headers": dict, "subprotocol": OPTIONAL_TEXT, "answered": bool, "size": int,
+}
+"""What the client writes under ``info`` (handshake, close, ping and probe details) and the rules read."""
+START_TEXTS = ("agent", "request", "run_id", "thread_id", "scenario", "claims_user")
+"""The fields of a run's start note (what the harness asked for) that the rules read as text."""
+
+
+def _check_types(fields: dict[str, tuple[Any, type | tuple[type, ...]]]) -> None:
+    for name, (value, wanted) in fields.items():
+        if not isinstance(value, wanted):
+            raise ValueError(f"{name} is {type(value).__name__}")
 
 
 def parse_json(text: str) -> Any:
@@ -239,7 +264,7 @@ class Transcript:
             data = _load_line(line, number)
             try:
                 records.append(Record.from_dict(data))
-            except (KeyError, TypeError, ValueError) as exc:
+            except (KeyError, TypeError, ValueError, OverflowError) as exc:
                 raise ValueError(f"line {number}: not a transcript record ({exc})") from None
         return cls(meta=dict(header.get("meta") or {}), records=records)
 

@@ -789,3 +789,40 @@ def test_no_rule_trips_over_any_frame(alice: list[object], bob: list[object], gr
     script.start("b1", None, None).recv_all("b1", bob)
     verdict = judge(script.transcript, Context(capabilities=frozenset({"scenarios"})))
     assert [f.message for f in verdict.findings if "could not be read" in f.message] == []
+
+
+RECORD_FIELDS = ("seq", "conn", "user", "t", "direction", "kind", "text", "info", "note")
+NOTE_FIELDS = ("start", "token", "transport", "probe", "barrier", "e2e")
+INFO_FIELDS = ("status", "body", "headers", "code", "reason", "by", "answered", "subprotocol", "size", "error")
+
+
+@st.composite
+def damaged_files(draw: st.DrawFn) -> str:
+    """A saved transcript (JSON Lines) with odd values written into its records, their notes and their details."""
+    script = good().close("a1", by="client")
+    header, *lines = script.transcript.dumps().splitlines()
+    records = [json.loads(line) for line in lines]
+    for _ in range(draw(st.integers(1, 4))):
+        record = draw(st.sampled_from(records))
+        where = draw(st.sampled_from(("record", "note", "start", "info")))
+        if where == "record":
+            record[draw(st.sampled_from(RECORD_FIELDS))] = draw(JSON_VALUES)
+        elif where == "start" and isinstance(record.get("note"), dict) and isinstance(record["note"].get("start"), dict):
+            record["note"]["start"][draw(st.sampled_from(("agent", "run_id", "thread_id", "scenario", "uses_tools")))] = draw(JSON_VALUES)
+        elif where in ("note", "info") and isinstance(record.setdefault(where, {}), dict):
+            record[where][draw(st.sampled_from(NOTE_FIELDS if where == "note" else INFO_FIELDS))] = draw(JSON_VALUES)
+    return "\n".join([header, *map(json.dumps, records)])
+
+
+@settings(max_examples=200, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=damaged_files())
+def test_a_damaged_transcript_file_is_refused_in_one_line_or_judged(text: str) -> None:
+    """``wsagent check`` on a hand-edited or damaged file: one ValueError naming the line and field, or a verdict;
+    never a rule tripping over a value the harness itself would never have written."""
+    try:
+        transcript = Transcript.loads(text)
+    except ValueError as exc:
+        assert str(exc).startswith("line ") and "\n" not in str(exc)
+        return
+    verdict = judge(transcript)
+    assert [f.message for f in verdict.findings if "could not be read" in f.message] == []
