@@ -219,7 +219,7 @@ class Case:
         """``GET /health`` on the target, recorded in the transcript (ISO-4 judges its status); ``None`` if unreachable."""
         session = self._session()
         status: int | None = None
-        info: dict[str, Any] = {"url": self.target.health_url}
+        info: dict[str, Any] = {"url": safe_url(self.target.health_url)}
         try:
             async with httpx.AsyncClient(timeout=self.config.open_timeout, verify=self._ssl or True) as client:
                 status = (await client.get(self.target.health_url)).status_code

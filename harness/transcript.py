@@ -166,7 +166,7 @@ class Record:
 
 OPTIONAL_TEXT = (str, type(None))
 INFO_TYPES: dict[str, type | tuple[type, ...]] = {
-    "status": (int, type(None)), "code": (int, type(None)), "body": str, "reason": str, "by": str, "error": str,
+    "status": (int, type(None)), "code": (int, type(None)), "body": str, "reason": str, "by": str, "error": OPTIONAL_TEXT,
     "headers": dict, "subprotocol": OPTIONAL_TEXT, "answered": bool, "size": int,
 }
 """What the client writes under ``info`` (handshake, close, ping and probe details) and the rules read."""

@@ -75,6 +75,16 @@ def test_wrong_path_stops_with_one_line_not_a_wall_of_failures(tmp_path: Path, s
     assert "**Run aborted, not a verdict:**" in report and "32 NOT RUN." in report
 
 
+def test_credentials_in_the_target_url_stay_out_of_every_report(tmp_path: Path, served: str) -> None:
+    """A staging URL with a password or an API key in its query: reports, transcripts and output show neither.
+    ISO-4's case probes /health, whose URL is derived from the target's."""
+    url = served.replace("ws://", "ws://ci:PassW0rdXYZ@") + "?api_key=QueryKeyXYZ"
+    done = wsagent_run(tmp_path, "--target", url, "--only", "ISO-4,EVT-1")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    shown = [done.stdout, done.stderr] + [path.read_text(errors="replace") for path in tmp_path.rglob("*") if path.is_file()]
+    assert not [text for text in shown if "PassW0rdXYZ" in text or "QueryKeyXYZ" in text]
+
+
 def test_wrong_secret_run_is_marked_aborted_in_the_report(tmp_path: Path, served: str) -> None:
     done = wsagent_run(tmp_path, "--target", served, "-n", "2", "--", "--wsagent-secret=not-the-servers-secret")
     assert done.returncode == 2
