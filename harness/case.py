@@ -73,11 +73,15 @@ class Outcome:
 class Case:
     """What a test drives; created per test by the ``wsagent`` fixture."""
 
-    def __init__(self, config: HarnessConfig, target: Target, ids: tuple[str, ...], name: str, ssl_context: Any = None) -> None:
+    def __init__(
+        self, config: HarnessConfig, target: Target, ids: tuple[str, ...], name: str, ssl_context: Any = None, *, bundled: bool = True
+    ) -> None:
         self.config = config
         self.target = target
         self.ids = ids
         self.name = name
+        self.bundled = bundled
+        """A case of wsagent's own suite (reproduced by ``wsagent run``), not a user's test (reproduced by ``pytest``)."""
         self.transcript = Transcript(meta={"case": name, "target": target.shown, "environment": target.environment})
         self.outcome: Outcome | None = None
         self._tag = uuid.uuid4().hex[:8]
@@ -283,21 +287,27 @@ class Case:
         return "\n".join(lines)
 
     def reproduce(self, ids: Iterable[str]) -> str:
-        """The ``wsagent run`` line that repeats this verdict: same IDs, target, environment, faults and token file."""
+        """The line that repeats this verdict with the same target, environment, strictness, faults and token file:
+        ``wsagent run --only <IDs>`` for a case of the bundled suite, ``pytest <node id>`` for a user's own test."""
         config = self.config
-        words = ["wsagent", "run", *(part for req_id in ids for part in ("--only", req_id))]
+        settings: list[tuple[str, str | None]] = []  # (option name, value; None for a flag), wsagent run's spelling
         if config.target is not None:
-            words += ["--target", safe_url(config.target)]
+            settings.append(("target", safe_url(config.target)))
         if config.environment != "development":
-            words += ["--environment", config.environment]
+            settings.append(("environment", config.environment))
         if config.strict:
-            words.append("--strict")
-        extra = []
+            settings.append(("strict", None))
+        plugin_only = []
         if config.target is None and config.server_args:
-            extra.append(f"--wsagent-server-args={shlex.join(config.server_args)}")
+            plugin_only.append(("server-args", shlex.join(config.server_args)))
         if config.token_file is not None:
-            extra.append(f"--wsagent-token-file={config.token_file}")
-        return shlex.join(words + (["--", *extra] if extra else []))
+            plugin_only.append(("token-file", str(config.token_file)))
+        as_plugin = [f"--wsagent-{name}" + ("" if value is None else f"={value}") for name, value in settings + plugin_only]
+        if not self.bundled:
+            return shlex.join(["pytest", self.name, *as_plugin])
+        words = ["wsagent", "run", *(part for req_id in ids for part in ("--only", req_id))]
+        words += [part for name, value in settings for part in (f"--{name}", value) if part is not None]
+        return shlex.join(words + (["--", *as_plugin[len(settings):]] if plugin_only else []))
 
     async def aclose(self) -> None:
         for session in self._sessions.values():

@@ -12,10 +12,12 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
 
+import suites
 from harness.allure_report import timeline
 from harness.case import Case
 from harness.catalog import CATALOG, selection
@@ -32,6 +34,8 @@ CONFIG_KEY = pytest.StashKey[HarnessConfig]()
 STARTED_KEY = pytest.StashKey[float]()
 TARGETS_KEY = pytest.StashKey[Targets]()
 NON_STRICT_TAG = "NON-STRICT"
+SUITES = Path(suites.__file__).resolve().parent
+"""wsagent's own cases: their failures are reproduced with ``wsagent run``, a user's own tests with ``pytest``."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -168,7 +172,8 @@ async def wsagent(request: pytest.FixtureRequest, wsagent_config: HarnessConfig,
     item = request.node
     if item.get_closest_marker("noisy") and not wsagent_target.embedded and not wsagent_config.allow_noisy:
         pytest.skip("noisy case against a remote target: allow it with --wsagent-allow-noisy")
-    case = Case(wsagent_config, wsagent_target, requirement_ids(item), item.nodeid, wsagent_targets.ssl_context(wsagent_target.url))
+    bundled = item.path.is_relative_to(SUITES)
+    case = Case(wsagent_config, wsagent_target, requirement_ids(item), item.nodeid, wsagent_targets.ssl_context(wsagent_target.url), bundled=bundled)
     try:
         yield case
     finally:

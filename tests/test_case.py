@@ -76,6 +76,15 @@ def test_reproduce_line_carries_what_changes_the_verdict_but_no_credentials() ->
     assert case.transcript.meta["target"] == "wss://staging.example.com/ws?[REDACTED-QUERY]"
 
 
+def test_a_users_own_test_is_reproduced_with_pytest_and_the_plugin_options() -> None:
+    given = {"target": "wss://staging.example.com/ws", "environment": "staging", "strict": True}
+    config = resolve(lambda opt: given.get(opt.name), lambda opt: None, {"JWT_SECRET_STAGING": SECRET})
+    target = Target(str(given["target"]), "staging", TokenFactory(SECRET, "staging"), SECRET, embedded=False)
+    line = Case(config, target, ("EVT-1",), "tests/test_mine.py::test_five_events", bundled=False).reproduce(["EVT-1"])
+    assert line == ("pytest tests/test_mine.py::test_five_events --wsagent-target=wss://staging.example.com/ws "
+                    "--wsagent-environment=staging --wsagent-strict")
+
+
 def test_config_and_target_reprs_show_no_secret_header_or_url_credentials() -> None:
     """A user's failing ``assert wsagent_config.strict`` prints the config into the console and junit.xml."""
     given = {"target": "wss://ci:hunter2@staging.example.com/ws?api_key=abc123", "header": "X-Api-Key: k3y-value", "environment": "staging"}
