@@ -156,8 +156,8 @@ def _remove_previous_run(report_dir: Path) -> None:
     ``history/`` stays: it is the trend across runs."""
     for folder in ("allure-results", "html", "transcripts"):
         shutil.rmtree(report_dir / folder, ignore_errors=True)
-    for stale in [report_dir / "conformance.json", report_dir / "conformance.md", report_dir / "junit.xml", *report_dir.glob("server-*.log")]:
-        stale.unlink(missing_ok=True)
+    for leftover in [report_dir / "conformance.json", report_dir / "conformance.md", report_dir / "junit.xml", *report_dir.glob("server-*.log")]:
+        leftover.unlink(missing_ok=True)
 
 
 def _no_verdict(report_dir: Path, code: int) -> None:

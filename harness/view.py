@@ -14,7 +14,6 @@ from functools import cached_property
 from typing import Any
 
 from harness.normalize import ERROR_TYPES, EVENTS, MISSING, KNOWN_TYPES, run_id_of, table_value
-from harness.normalize import envelope_value as _envelope_value
 from harness.transcript import Direction, Kind, Record, Transcript
 
 __all__ = ["Conn", "Run", "View"]
@@ -288,7 +287,3 @@ def event_key(record: Record) -> tuple[Any, ...] | None:
     if key is MISSING or not isinstance(key, Hashable) or not isinstance(run_id, Hashable):
         return None  # a malformed id is EVT-4's finding, not a key
     return (run_id, kind, key)
-
-
-def envelope_value(record: Record, name: str) -> Any:
-    return _envelope_value(record.frame, name)

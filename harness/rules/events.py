@@ -222,8 +222,6 @@ def field_problems(record: Record) -> tuple[list[str], list[str]]:
     """EVT-4 for one event frame: (hard problems, layout deviations)."""
     frame = record.frame
     kind = record.type
-    if _clean(frame, kind):
-        return [], []
     failed: list[str] = []
     soft: list[str] = []
     for name in IDS + ("timestamp",):
