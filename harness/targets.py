@@ -43,7 +43,7 @@ def check_reachable(url: str, timeout: float) -> None:
         with socket.create_connection((parts.hostname, port), timeout=timeout):
             pass
     except OSError as exc:
-        raise TargetError(f"wsagent: cannot reach {parts.hostname}:{port} for target {safe_url(url)} ({exc.strerror or exc}); check --wsagent-target") from None
+        raise TargetError(f"wsagent: cannot reach {parts.hostname}:{port} for target {safe_url(url)} ({exc.strerror or exc}); is it running, and is the URL right?") from None
 
 
 @dataclass(repr=False)

@@ -34,7 +34,7 @@ def test_unreachable_target_is_one_line_before_any_case_and_no_old_verdict_survi
     done = wsagent_run(tmp_path, "--target", f"ws://ci:hunter2@127.0.0.1:{port}/ws")
     assert done.returncode == 2
     assert done.stdout == ""
-    assert done.stderr.strip().splitlines() == [f"ERROR: wsagent: cannot reach 127.0.0.1:{port} for target ws://127.0.0.1:{port}/ws (Connection refused); check --wsagent-target"]
+    assert done.stderr.strip().splitlines() == [f"ERROR: wsagent: cannot reach 127.0.0.1:{port} for target ws://127.0.0.1:{port}/ws (Connection refused); is it running, and is the URL right?"]
     assert "**Run aborted, not a verdict:**" in (tmp_path / "conformance.md").read_text()
     assert not (tmp_path / "junit.xml").exists()
 
