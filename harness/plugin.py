@@ -235,7 +235,8 @@ def _attach(case: Case) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     limit = item.config.stash[CONFIG_KEY].session_timeout
     if time.monotonic() - item.config.stash[STARTED_KEY] > limit:
-        abort(item.config, f"wsagent: the session ran past its time limit of {limit:g} s; raise --wsagent-session-timeout")
+        abort(item.config, f"wsagent: the session ran past its time limit of {limit:g} s; raise --wsagent-session-timeout "
+                           "if the target is merely slow (cases that each wait out --wsagent-timeout mean it does not answer runs)")
     ids = requirement_ids(item)
     if ids:
         item.user_properties.append((IDS_PROPERTY, ",".join(ids)))
