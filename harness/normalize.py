@@ -177,7 +177,8 @@ def error_view(frame: Any) -> ErrorView | None:
         message = _first(frame, "error_message", deviations)
         if message is not MISSING:
             deviations.append("text in error_message instead of message")
-    return ErrorView(code, message, run_id_of(frame), tuple(deviations))
+    run_id = _first(frame, "run_id", deviations)
+    return ErrorView(code, message, run_id, tuple(deviations))
 
 
 def _first(frame: dict[str, Any], name: str, deviations: list[str]) -> Any:

@@ -151,6 +151,8 @@ EVT4_LAYOUTS: list[tuple[str, Callable[[list[dict]], object], dict[str, Grade | 
     ("table_field_at_top_level", lambda f: _move_to_top(f, STARTED, "user_request"), {"EVT-4": NS}),
     # a payload object holding none of the contract's fields moves nothing out of place: still OK, also for the
     # outcomes that depend on other fields (results when success; a failed tool's error; a failed run's empty text)
+    ("results_at_top_level", lambda f: _move_to_top(f, DONE_1, "results"), {"EVT-4": NS}),
+    ("failed_tools_error_at_top_level", lambda f: (f[DONE_1].update(data=failed_tool()["data"]), _move_to_top(f, DONE_1, "error")), {"EVT-4": NS}),
     ("unrelated_payload_next_to_a_successful_tool", lambda f: f[DONE_1].update(payload={"trace": "x"}), {"EVT-4": OK}),
     ("unrelated_payload_next_to_a_failed_tool", lambda f: f[DONE_1].update(payload={"trace": "x"}, data=failed_tool()["data"]), {"EVT-4": OK}),
     ("unrelated_payload_next_to_a_failed_run", lambda f: f[COMPLETED].update(payload={"trace": "x"}, data=completed("failed")["data"]), {"EVT-4": OK}),
@@ -179,9 +181,10 @@ for _name, _change, _expect in EVT4_LAYOUTS + EVT6_STAMPS:
 # --- EVT-1, 2, 3, 5, 8: kinds, order, pairing, ids, duplicates ----------------------------------------------------
 
 
-@clause(("EVT-1", FAILED))
+@clause(("EVT-1", FAILED), ("EVT-3", None))
 def tool_run_without_tool_frames() -> Script:
-    """EVT-1: a run of an agent that uses tools yields all five kinds."""
+    """EVT-1: a run of an agent that uses tools yields all five kinds. EVT-3 has nothing to pair (Decision 1: one
+    bug, reported once, under its own ID)."""
     return with_frames([f for f in run_frames() if not f["type"].startswith("tool_")])
 
 
@@ -551,6 +554,19 @@ def tool_failed_error_with_its_code_under_data() -> Script:
 
 
 @clause(("FAIL-2", FAILED))
+def tool_error_ended_by_an_error_with_another_code() -> Script:
+    """FAIL-2: the terminal error is TOOL_FAILED; another code misreports the failure."""
+    f = run_frames()
+    return scenario("tool_error", [*f[:DONE_1], failed_tool(), error("AGENT_FAILED")])
+
+
+@clause(("FAIL-1", NS))
+def resolution_error_with_its_run_id_under_data() -> Script:
+    """§4: an error's run_id belongs at top level; elsewhere it is NON-STRICT on the FAIL rule that reads it."""
+    return scenario("unresolvable_thread", [{"type": "error", "error_code": "THREAD_RESOLUTION_FAILED", "message": "m", "data": {"run_id": "thread_a_run_1"}}])
+
+
+@clause(("FAIL-2", FAILED))
 def tool_error_with_empty_error_text() -> Script:
     """FAIL-2: success false and a non-empty error."""
     f = run_frames()
@@ -574,6 +590,12 @@ def crash_ends_in_failed_status() -> Script:
 @clause(("FAIL-3", FAILED))
 def crash_reported_as_completed() -> Script:
     return scenario("agent_crash", [run_frames()[STARTED], completed("completed")])
+
+
+@clause(("FAIL-3", FAILED))
+def crash_ended_by_an_error_with_another_code() -> Script:
+    """FAIL-3: the terminal error is AGENT_FAILED."""
+    return scenario("agent_crash", [run_frames()[STARTED], error("TOOL_FAILED")])
 
 
 @clause(("FAIL-3", NS))

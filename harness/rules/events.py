@@ -91,9 +91,7 @@ def tool_pairing(view: View, ctx: Context) -> Iterator[Finding]:
     for run in view.runs:
         tools = [r for r in run.frames if r.type in ("tool_executing", "tool_completed") or r.type in TERMINAL_TYPES]
         if not any(r.type == "tool_executing" or r.type == "tool_completed" for r in tools):
-            if run.spec.get("uses_tools") and not run.scenario and not run.refusal and run.frames:
-                yield finding("EVT-3", Grade.FAILED, f"{_label(run)}: no tool calls to pair in a tool-using run", run.start.seq)
-            continue
+            continue  # nothing to pair; a tool-using run without tool calls is EVT-1's finding (reported once)
         failed, soft, marks = _pair(tools)
         yield _verdict("EVT-3", run, failed, soft, marks, "every tool call paired by execution_id")
 
@@ -246,18 +244,24 @@ def field_problems(record: Record) -> tuple[list[str], list[str]]:
         elif lookup.deviation:
             soft.append(lookup.deviation)
     if kind == "tool_completed":
-        failed += _outcome_problems(record, values.get("success"))
+        hard, deviation = _outcome_problems(record, values.get("success"))
+        failed += hard
+        soft += deviation
     if kind == "agent_completed" and values.get("status") == "completed" and values.get("final_response") == "":
         failed.append(f"agent_completed #{record.seq} completed with an empty final_response")
     return failed, soft
 
 
-def _outcome_problems(record: Record, success: Any) -> list[str]:
-    if success is True and not table(record.frame, "results").present:
-        return [f"tool_completed #{record.seq} succeeded without results"]
-    if success is False and not _is_name(table_value(record.frame, "error")):
-        return [f"tool_completed #{record.seq} failed without a non-empty error"]
-    return []
+def _outcome_problems(record: Record, success: Any) -> tuple[list[str], list[str]]:
+    """``results`` when the tool succeeded, a non-empty ``error`` when it failed: (hard problems, layout deviations)."""
+    if success is not True and success is not False:
+        return [], []  # the success check itself already failed
+    lookup = table(record.frame, "results" if success else "error")
+    if success and not lookup.present:
+        return [f"tool_completed #{record.seq} succeeded without results"], []
+    if not success and not _is_name(lookup.value):
+        return [f"tool_completed #{record.seq} failed without a non-empty error"], []
+    return [], [lookup.deviation] if lookup.deviation else []
 
 
 @rule("EVT-4")

@@ -159,7 +159,7 @@ def _terminal_outcome(run: Run, accepted_codes: tuple[str, ...], ok_statuses: tu
         return [f"terminal frame {terminal.type}"], []
     if err.code in accepted_codes:
         return [], list(err.deviations)
-    return [], [f"terminal error code {err.code!r}, expected {' or '.join(accepted_codes)}", *err.deviations]
+    return [f"terminal error code {err.code!r}, expected {' or '.join(accepted_codes)}"], list(err.deviations)
 
 
 @scenario_rule("FAIL-2", "tool_error")
