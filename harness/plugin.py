@@ -17,7 +17,6 @@ from typing import Any, NoReturn
 
 import pytest
 
-import suites
 from harness.allure_report import timeline
 from harness.case import Case
 from harness.catalog import CATALOG, selection
@@ -34,8 +33,9 @@ CONFIG_KEY = pytest.StashKey[HarnessConfig]()
 STARTED_KEY = pytest.StashKey[float]()
 TARGETS_KEY = pytest.StashKey[Targets]()
 NON_STRICT_TAG = "NON-STRICT"
-SUITES = Path(suites.__file__).resolve().parent
-"""wsagent's own cases: their failures are reproduced with ``wsagent run``, a user's own tests with ``pytest``."""
+SUITES = Path(__file__).resolve().parent.parent / "suites"
+"""wsagent's own cases (installed beside this package; found by path, since a user's project may have a ``suites``
+package of its own): their failures are reproduced with ``wsagent run``, a user's own tests with ``pytest``."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -21,3 +21,9 @@ def test_token_factory_fixture(wsagent_tokens: TokenSource) -> None:
     claims = jwt.decode(wsagent_tokens.valid("u1"), options={"verify_signature": False})
     assert claims["sub"] == "u1"
     assert wsagent_tokens.bad("missing") is None
+
+
+@pytest.mark.requirement("EVT-1")
+async def test_a_users_own_case_is_reproduced_with_pytest(wsagent: Case) -> None:
+    """This file is a user's test, not one of wsagent's suites: its reproduce line reruns it with pytest."""
+    assert wsagent.reproduce(["EVT-1"]).startswith("pytest tests/test_fixtures.py::test_a_users_own_case_is_reproduced_with_pytest")
