@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from harness.client import Connection, RunHandle, Session, Transport
-from harness.config import HarnessConfig, safe_url
+from harness.config import HarnessConfig, changed_settings, safe_url
 from harness.errors import ConfigError, SecretMismatch, TargetError, TargetShutDown
 from harness.grades import Finding, Grade
 from harness.judge import Verdict, judge
@@ -287,7 +287,8 @@ class Case:
         return "\n".join(lines)
 
     def reproduce(self, ids: Iterable[str]) -> str:
-        """The line that repeats this verdict with the same target, environment, strictness, faults and token file:
+        """The line that repeats this verdict with the same target, environment, strictness, verdict-changing settings
+        (agents, limits, timeout, capabilities, start template), faults and token file:
         ``wsagent run --only <IDs>`` for a case of the bundled suite, ``pytest <node id>`` for a user's own test."""
         config = self.config
         settings: list[tuple[str, str | None]] = []  # (option name, value; None for a flag), wsagent run's spelling
@@ -297,7 +298,7 @@ class Case:
             settings.append(("environment", config.environment))
         if config.strict:
             settings.append(("strict", None))
-        plugin_only = []
+        plugin_only: list[tuple[str, str | None]] = [*changed_settings(config)]
         if config.target is None and config.server_args:
             plugin_only.append(("server-args", shlex.join(config.server_args)))
         if config.token_file is not None:

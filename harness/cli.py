@@ -118,12 +118,13 @@ def pytest_command(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    _remove_previous_run(args.report_dir)
     try:
         args.only = sorted(selection(args.only))
-    except ValueError as exc:
+        baseline = load_baseline(args.baseline) if args.baseline else frozenset()
+    except (ValueError, ConfigError) as exc:
+        _no_verdict(args.report_dir, EXIT_ERROR)
         raise ConfigError(str(exc)) from None
-    baseline = load_baseline(args.baseline) if args.baseline else frozenset()
-    _remove_previous_run(args.report_dir)
     env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
     try:
         code = subprocess.call(pytest_command(args), env=env)
@@ -163,7 +164,7 @@ def _remove_previous_run(report_dir: Path) -> None:
 def _no_verdict(report_dir: Path, code: int) -> None:
     """A conformance.md that says so when the run ended before any case was judged (a CI step that publishes it
     must not find nothing, nor an older run's grades)."""
-    why = "it was interrupted" if code == EXIT_INTERRUPTED else f"it stopped before any case was judged (exit code {code})"
+    why = "it was interrupted" if code == EXIT_INTERRUPTED else "it stopped before any case was judged"
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "conformance.md").write_text(
         f"# wsagent conformance: no verdict\n\n**Run aborted, not a verdict:** {why}; the reason is the last line of the run's output.\n",

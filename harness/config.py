@@ -198,6 +198,21 @@ def _secret(given: Any, env: Mapping[str, str], environment: str, token_file: Pa
         raise ConfigError(f"{exc}; or give the harness --wsagent-secret (WSAGENT_SECRET), or --wsagent-token-file with pre-issued tokens") from None
 
 
+def changed_settings(config: HarnessConfig) -> list[tuple[str, str]]:
+    """The settings that change a verdict and differ from their defaults, as (option name, value): what a reproduce
+    line must carry besides the target, the environment and strictness."""
+    defaults = {opt.name: opt.default for opt in OPTIONS}
+    agents, limits = config.agents, config.limits
+    shown = {
+        "agents": f"tools={agents.tools},plain={agents.plain},calculator={agents.calculator}",
+        "limits": f"start={limits.start_s:g},run={limits.run_s:g},silence={limits.silence_s:g}",
+        "timeout": f"{config.timeout:g}",
+        "capabilities": ",".join(sorted(config.capabilities)),
+        "start-template": config.start_template or "",
+    }
+    return [(name, value) for name, value in shown.items() if value != defaults[name]]
+
+
 def safe_url(url: str) -> str:
     """The URL as reports, logs and messages show it: no credentials, no query (a target given as
     ``wss://u:p@host/ws?token=...`` must not leak). Never raises, whatever the text."""

@@ -95,6 +95,15 @@ def test_config_and_target_reprs_show_no_secret_header_or_url_credentials() -> N
         assert not any(value in shown for value in (SECRET, "hunter2", "abc123", "k3y-value")), shown
 
 
+def test_reproduce_line_keeps_settings_that_change_the_verdict() -> None:
+    given = {"agents": "tools=planner,plain=echo,calculator=", "timeout": "10", "limits": "start=2,run=60,silence=15"}
+    config = resolve(lambda opt: given.get(opt.name), lambda opt: None, {})
+    target = Target("ws://127.0.0.1:9/ws", "development", TokenFactory(SECRET, "development"), SECRET, embedded=True)
+    line = Case(config, target, ("EVT-1",), "test_case").reproduce(["EVT-1"])
+    assert line == ("wsagent run --only EVT-1 -- --wsagent-agents=tools=planner,plain=echo,calculator= "
+                    "--wsagent-limits=start=2,run=60,silence=15 --wsagent-timeout=10")
+
+
 def test_reproduce_line_keeps_the_embedded_servers_faults() -> None:
     config = resolve(lambda opt: "--fault thinking_dropped" if opt.name == "server-args" else None, lambda opt: None, {})
     target = Target("ws://127.0.0.1:9/ws", "development", TokenFactory(SECRET, "development"), SECRET, embedded=True)

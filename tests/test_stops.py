@@ -40,9 +40,11 @@ def test_unreachable_target_is_one_line_before_any_case_and_no_old_verdict_survi
 
 
 def test_only_takes_ids_and_areas_in_any_case(tmp_path: Path) -> None:
+    (tmp_path / "conformance.md").write_text("32 OK (an earlier run)")
     done = wsagent_run(tmp_path, "--only", "evt-1,Auth", "--only", "NOPE")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].endswith("or requirement IDs, not NOPE")
+    assert "**Run aborted, not a verdict:**" in (tmp_path / "conformance.md").read_text()
 
 
 def test_folders_named_like_our_packages_in_the_cwd_change_nothing(tmp_path: Path) -> None:
