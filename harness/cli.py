@@ -31,10 +31,9 @@ EXIT_INTERRUPTED = 130
 """Ctrl-C, as shells report a process ended by SIGINT."""
 
 
-def suites_dir() -> Path:
-    import suites
-
-    return Path(suites.__file__).resolve().parent
+SUITES = Path(__file__).resolve().parent.parent / "suites"
+"""wsagent's own cases, installed beside this package; found by path, not by importing ``suites``, which a folder
+of that name in the user's working directory could shadow."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,11 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def pytest_command(args: argparse.Namespace) -> list[str]:
-    here = suites_dir()
     results = args.report_dir / "allure-results"
     cmd = [
-        sys.executable, "-P", "-m", "pytest", str(here),  # -P: a folder named like our packages in the cwd must not shadow them
-        "-c", str(here / "pytest.ini"), "--rootdir", str(here),
+        sys.executable, "-P", "-m", "pytest", str(SUITES),  # -P: a folder named like our packages in the cwd must not shadow them
+        "-c", str(SUITES / "pytest.ini"), "--rootdir", str(SUITES),
         *[part for plugin in PLUGINS for part in ("-p", plugin)],
         f"--alluredir={results}", f"--junitxml={args.report_dir / 'junit.xml'}",
         f"--wsagent-report-dir={args.report_dir}",

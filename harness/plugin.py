@@ -12,7 +12,6 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
@@ -20,6 +19,7 @@ import pytest
 from harness.allure_report import timeline
 from harness.case import Case
 from harness.catalog import CATALOG, selection
+from harness.cli import SUITES
 from harness.collector import ABORTED_FILE, IDS_PROPERTY, PROPERTY, WAIT_PROPERTY, Collector
 from harness.config import OPTIONS, HarnessConfig, resolve
 from harness.errors import HarnessError
@@ -33,9 +33,6 @@ CONFIG_KEY = pytest.StashKey[HarnessConfig]()
 STARTED_KEY = pytest.StashKey[float]()
 TARGETS_KEY = pytest.StashKey[Targets]()
 NON_STRICT_TAG = "NON-STRICT"
-SUITES = Path(__file__).resolve().parent.parent / "suites"
-"""wsagent's own cases (installed beside this package; found by path, since a user's project may have a ``suites``
-package of its own): their failures are reproduced with ``wsagent run``, a user's own tests with ``pytest``."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -172,7 +169,7 @@ async def wsagent(request: pytest.FixtureRequest, wsagent_config: HarnessConfig,
     item = request.node
     if item.get_closest_marker("noisy") and not wsagent_target.embedded and not wsagent_config.allow_noisy:
         pytest.skip("noisy case against a remote target: allow it with --wsagent-allow-noisy")
-    bundled = item.path.is_relative_to(SUITES)
+    bundled = item.path.is_relative_to(SUITES)  # wsagent's cases are reproduced by `wsagent run`, a user's by pytest
     case = Case(wsagent_config, wsagent_target, requirement_ids(item), item.nodeid, wsagent_targets.ssl_context(wsagent_target.url), bundled=bundled)
     try:
         yield case
