@@ -303,15 +303,19 @@ class Case:
             plugin_only.append(("server-args", shlex.join(config.server_args)))
         if config.token_file is not None:
             plugin_only.append(("token-file", str(config.token_file)))
-        as_plugin = [f"--wsagent-{name}" + ("" if value is None else f"={value}") for name, value in settings + plugin_only]
         if not self.bundled:
-            return shlex.join(["pytest", self.name, *as_plugin])
+            return shlex.join(["pytest", self.name, *_plugin_options(settings + plugin_only)])
         words = ["wsagent", "run", *(part for req_id in ids for part in ("--only", req_id))]
         words += [part for name, value in settings for part in (f"--{name}", value) if part is not None]
-        return shlex.join(words + (["--", *as_plugin[len(settings):]] if plugin_only else []))
+        return shlex.join(words + (["--", *_plugin_options(plugin_only)] if plugin_only else []))
 
     async def aclose(self) -> None:
         for session in self._sessions.values():
             if session.started:
                 await session.__aexit__(None, None, None)
         self._sessions.clear()
+
+
+def _plugin_options(settings: list[tuple[str, str | None]]) -> list[str]:
+    """``(name, value)`` pairs in the plugin's spelling: ``--wsagent-<name>=<value>``, or the bare flag for ``None``."""
+    return [f"--wsagent-{name}" + ("" if value is None else f"={value}") for name, value in settings]
