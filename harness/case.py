@@ -20,8 +20,9 @@ import pytest
 from harness.client import Connection, RunHandle, Session, Transport
 from harness.config import HarnessConfig, changed_settings, safe_url
 from harness.errors import ConfigError, SecretMismatch, TargetError, TargetShutDown
-from harness.grades import Finding, Grade
-from harness.judge import Verdict, judge
+from harness.grades import Finding, Grade, fails
+from harness.normalize import ERROR_TYPES
+from harness.judge import Verdict, judge, judge_case
 from harness.rules import Context
 from harness.rules.auth import auth_failed_body
 from harness.targets import Target
@@ -41,23 +42,12 @@ class Outcome:
     """The grades of one case, kept for the reports (travels from xdist workers in ``user_properties``)."""
 
     def __init__(self, verdict: Verdict, ids: Iterable[str], target: Target) -> None:
-        self.grades: dict[str, Grade] = {}
-        judged = {req_id: verdict.grade(req_id) for req_id in ids}
-        failed = sorted(req_id for req_id, grade in judged.items() if grade is Grade.FAILED)
-        for req_id, grade in judged.items():
-            if grade is None:
-                # Nothing to judge: a consequence of another ID's failure (SKIPPED, so the noise stays with its cause),
-                # else a case whose frames exercised nothing at all, which must never pass (FAILED).
-                grade = Grade.SKIPPED if failed else Grade.FAILED
-                why = f"nothing to judge once {', '.join(failed)} failed" if failed else "the case's frames never exercised it (nothing to judge)"
-                verdict.findings.append(Finding(req_id, grade, why))
-            self.grades[req_id] = grade
+        self.grades: dict[str, Grade] = {req_id: verdict.grade(req_id) or Grade.SKIPPED for req_id in ids}
         self.verdict = verdict
         self.target = target
 
     def failing(self, strict: bool) -> list[Finding]:
-        bad = {Grade.FAILED, Grade.NON_STRICT} if strict else {Grade.FAILED}
-        return [f for f in self.verdict.findings if f.rule in self.grades and f.grade in bad]
+        return [f for f in self.verdict.findings if f.rule in self.grades and fails(f.grade, strict)]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -148,7 +138,11 @@ class Case:
             await session.__aenter__()
         if not self.target.checked:
             await self._preflight(session)
-        return await session.connect(user if token == "valid" else None, raw, transport=transport, e2e=e2e, token_kind=token)
+        conn = await session.connect(user if token == "valid" else None, raw, transport=transport, e2e=e2e, token_kind=token)
+        if token != "valid" and conn.hello is not None and conn.hello.type in ERROR_TYPES:
+            # refused after the upgrade (AUTH-1's tolerated form): the verdict needs the close that follows the error
+            await conn.wait_closed(self.config.open_timeout)
+        return conn
 
     async def connect_ok(self, user: str | None = None, **kw: Any) -> Connection:
         """A connection that must be accepted for the case to mean anything; one that got no HTTP answer at all
@@ -210,8 +204,9 @@ class Case:
         """
         agent = agent or self.agents.tools
         uses_tools = kw.pop("uses_tools", agent != self.agents.plain)
-        handle = await conn.start_run(agent, request, uses_tools=uses_tools, **kw)
-        await conn.wait_for_terminal(handle.run_id, self.config.timeout if timeout is None else timeout)
+        waited = self.config.timeout if timeout is None else timeout
+        handle = await conn.start_run(agent, request, uses_tools=uses_tools, timeout=waited, **kw)
+        await conn.wait_for_terminal(handle.run_id, waited)
         return handle
 
     def e2e_active(self, conn: Connection) -> bool:
@@ -245,7 +240,7 @@ class Case:
         if not wanted:
             raise RuntimeError("wsagent: mark the test with @pytest.mark.requirement('ID', ...) or pass ids to check()")
         self._raise_if_unjudgeable()
-        outcome = self.outcome = Outcome(self.judge(wanted), wanted, self.target)
+        outcome = self.outcome = Outcome(judge_case(self.transcript, self.context(), wanted), wanted, self.target)
         failing = outcome.failing(self.config.strict)
         if failing:
             pytest.fail(self.describe(failing), pytrace=False)
@@ -259,12 +254,12 @@ class Case:
         return outcome
 
     def _raise_if_unjudgeable(self) -> None:
-        """Stop (exit 2) where judging would blame the contract for what the harness could not observe: a handshake
-        with no HTTP answer, or a target going away (close 1001) in the middle of a run."""
+        """Stop (exit 2) where judging would blame the contract for what the harness could not observe: a valid
+        token's handshake with no HTTP answer, or a target going away (close 1001) in the middle of a run."""
         view = View(self.transcript)
         for conn in view.conns.values():
-            if conn.handshake is not None and conn.handshake.info.get("status") is None:
-                raise self._unanswered(conn.handshake.info.get("error"))
+            if conn.handshake is not None and conn.handshake.info.get("status") is None and conn.note.get("token") == "valid":
+                raise self._unanswered(conn.handshake.info.get("error"))  # a bad token dropped unanswered is judged (AUTH-1)
         for run in view.runs:
             close = run.conn.close
             if run.terminal is None and close is not None and close.info.get("by") == "server" and close.info.get("code") == GOING_AWAY:

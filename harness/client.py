@@ -76,7 +76,8 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-def _is_loopback(host: str | None) -> bool:
+def is_loopback(host: str | None) -> bool:
+    """``localhost`` or a loopback address: a target on this machine (no proxy, and noisy cases may run)."""
     if host == "localhost":
         return True
     try:
@@ -313,7 +314,7 @@ class Session:
         options: dict[str, Any] = {}
         if self.ssl is not None:
             options["ssl"] = self.ssl
-        if _is_loopback(urlsplit(url).hostname):
+        if is_loopback(urlsplit(url).hostname):
             options["proxy"] = None
         return options
 
@@ -475,11 +476,13 @@ class Connection:
         scenario: str | None = None,
         uses_tools: bool | None = None,
         claims_user: str | None = None,
+        timeout: float | None = None,
     ) -> RunHandle:
         """Send a start message built from the session's template; the note keeps what was asked for.
 
         ``AUTO`` ids are generated (``thread_<hex>``, ``<thread>_run_<hex>``); ``None`` omits them. ``claims_user``
-        puts a ``user_id`` into the payload (SEC-1: it must never override the token's ``sub``).
+        puts a ``user_id`` into the payload (SEC-1: it must never override the token's ``sub``). ``timeout``, how long
+        the caller will wait for the run, is noted so a run that got nothing can say for how long.
         """
         thread = f"thread_{uuid.uuid4().hex[:16]}" if thread_id is AUTO else thread_id
         if run_id is AUTO:
@@ -491,6 +494,8 @@ class Connection:
         spec: dict[str, Any] = {
             "agent": agent, "request": request, "run_id": run_id, "thread_id": thread, "scenario": scenario, "uses_tools": uses_tools,
         }
+        if timeout is not None:
+            spec["timeout"] = timeout
         if claims_user is not None:
             payload = message.get("payload")
             (payload if isinstance(payload, dict) else message)["user_id"] = claims_user

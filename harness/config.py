@@ -69,7 +69,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("header", "", "extra handshake header 'Name: value'; repeat the option or separate with ';' in the variable"),
     Option("ca-bundle", "", "CA bundle for wss:// targets behind a private CA"),
     Option("insecure", "false", "do not verify TLS certificates (staging only)", flag=True),
-    Option("allow-noisy", "false", "allow flood and load cases against a remote target", flag=True),
+    Option("allow-noisy", "false", "allow flood and load cases against a remote target (loopback targets are local: they always run)", flag=True),
     Option("production-target", "", "URL of a production target for E2E-3; the embedded run starts one itself"),
     Option("server-args", "", "extra arguments for the embedded reference server, e.g. '--fault NAME' (self-tests)"),
     Option("report-dir", "", "write conformance.json and conformance.md into this folder"),

@@ -1,7 +1,9 @@
-"""Grades and findings: the vocabulary every rule speaks.
+"""Grades and findings: the vocabulary every rule speaks, and the grading policy in one place.
 
 A rule never raises; it yields :class:`Finding` values. A requirement's grade in a case is the worst grade of
-its findings (FAILED > NON-STRICT > OK); SKIPPED only when every finding is SKIPPED (PROTOCOL, preamble).
+its findings (FAILED > NON-STRICT > OK); SKIPPED only when every finding is SKIPPED (PROTOCOL, preamble). An ID a
+case asked for but no rule judged was not exercised: it is SKIPPED with the precondition that failed, never OK and
+never FAILED without evidence (PROTOCOL §8, "Evidence both ways"): :func:`unexercised`.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Iterable
 from enum import Enum
 from typing import NamedTuple
 
-__all__ = ["Finding", "Grade", "worst"]
+__all__ = ["Finding", "Grade", "fails", "unexercised", "worst"]
 
 
 class Grade(str, Enum):
@@ -37,6 +39,25 @@ def worst(grades: Iterable[Grade]) -> Grade | None:
         if result is None or grade.severity > result.severity:
             result = grade
     return result
+
+
+def fails(grade: Grade | None, strict: bool) -> bool:
+    """Whether a grade fails a case or a run on its own: FAILED always, NON-STRICT under ``--strict``."""
+    return grade is Grade.FAILED or (strict and grade is Grade.NON_STRICT)
+
+
+def unexercised(findings: Iterable[Finding], ids: Iterable[str], precondition: str) -> list[Finding]:
+    """SKIPPED findings for the IDs of ``ids`` that no finding judged.
+
+    The reason is the precondition that failed: when another requested ID FAILED, that failure (so one defect is
+    reported once, under its own ID), else ``precondition``, what the transcript shows kept the case from the rule
+    (a refused scenario, a run that got no frame, a refused connection).
+    """
+    wanted = list(dict.fromkeys(ids))
+    judged = {f.rule for f in findings}
+    failed = sorted({f.rule for f in findings if f.grade is Grade.FAILED and f.rule in wanted})
+    why = f"nothing to judge once {', '.join(failed)} failed" if failed else precondition
+    return [Finding(req_id, Grade.SKIPPED, f"not exercised: {why}") for req_id in wanted if req_id not in judged]
 
 
 class Finding(NamedTuple):

@@ -12,12 +12,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from harness.catalog import CATALOG
-from harness.grades import Finding, Grade, worst
+from harness.grades import Finding, Grade, unexercised, worst
 from harness.rules import RULES, Context
 from harness.transcript import Transcript
 from harness.view import View
 
-__all__ = ["Verdict", "judge"]
+__all__ = ["Verdict", "judge", "judge_case"]
 
 
 @dataclass
@@ -40,18 +40,32 @@ class Verdict:
 
 
 def judge(transcript: Transcript, context: Context | None = None, ids: Iterable[str] | None = None) -> Verdict:
-    """Judge ``transcript`` for ``ids`` (default: every ID of the catalog)."""
-    ctx = context or Context()
+    """Judge ``transcript`` for ``ids`` (default: every ID of the catalog); an ID no rule judged has no finding."""
     with _collector_paused():
         view = View(transcript)
-        verdict = Verdict(unknown_types=view.unknown_types)
-        for req_id in ids if ids is not None else CATALOG:
-            for rule in RULES.get(req_id, ()):
-                try:
-                    verdict.findings.extend(rule(view, ctx))
-                except Exception as exc:  # noqa: BLE001 - a rule must never take the run down with it
-                    message = f"the frames could not be read by rule {rule.__name__}: {type(exc).__name__}: {exc}"
-                    verdict.findings.append(Finding(req_id, Grade.FAILED, message))
+        return _judged(view, context or Context(), ids if ids is not None else CATALOG)
+
+
+def judge_case(transcript: Transcript, context: Context, ids: Iterable[str]) -> Verdict:
+    """Judge a case for its IDs: each one gets a grade, an ID no rule judged is SKIPPED with the precondition the
+    transcript shows failed (:func:`harness.grades.unexercised`), never OK and never FAILED without evidence."""
+    wanted = list(ids)
+    with _collector_paused():
+        view = View(transcript)
+        verdict = _judged(view, context, wanted)
+        verdict.findings += unexercised(verdict.findings, wanted, view.obstacles())
+    return verdict
+
+
+def _judged(view: View, ctx: Context, ids: Iterable[str]) -> Verdict:
+    verdict = Verdict(unknown_types=view.unknown_types)
+    for req_id in ids:
+        for rule in RULES.get(req_id, ()):
+            try:
+                verdict.findings.extend(rule(view, ctx))
+            except Exception as exc:  # noqa: BLE001 - a rule must never take the run down with it
+                message = f"the frames could not be read by rule {rule.__name__}: {type(exc).__name__}: {exc}"
+                verdict.findings.append(Finding(req_id, Grade.FAILED, message))
     return verdict
 
 

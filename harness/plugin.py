@@ -167,7 +167,7 @@ def _target_or_skip(config: pytest.Config, make: Callable[[], Target | str]) -> 
 async def wsagent(request: pytest.FixtureRequest, wsagent_config: HarnessConfig, wsagent_target: Target, wsagent_targets: Targets) -> AsyncIterator[Case]:
     """A case bound to the main target; call ``check()`` at the end to judge it."""
     item = request.node
-    if item.get_closest_marker("noisy") and not wsagent_target.embedded and not wsagent_config.allow_noisy:
+    if item.get_closest_marker("noisy") and not wsagent_target.local and not wsagent_config.allow_noisy:
         pytest.skip("noisy case against a remote target: allow it with --wsagent-allow-noisy")
     bundled = item.path.is_relative_to(SUITES)  # wsagent's cases are reproduced by `wsagent run`, a user's by pytest
     case = Case(wsagent_config, wsagent_target, requirement_ids(item), item.nodeid, wsagent_targets.ssl_context(wsagent_target.url), bundled=bundled)

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from harness.client import is_loopback
 from harness.config import HarnessConfig, safe_url
 from harness.embedded import EmbeddedServer
 from harness.errors import TargetError
@@ -67,6 +68,11 @@ class Target:
     def shown(self) -> str:
         """The URL as reports, logs and messages show it: without credentials or query."""
         return safe_url(self.url)
+
+    @property
+    def local(self) -> bool:
+        """On this machine: the embedded server, or a URL on a loopback address or ``localhost`` (noisy cases run)."""
+        return self.embedded or is_loopback(urlsplit(self.url).hostname)
 
     @property
     def health_url(self) -> str:

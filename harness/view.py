@@ -2,18 +2,19 @@
 
 Built once per judgement. A *run* is one start message the harness sent (a SENT record whose note has ``start``)
 plus the run frames that answer it on the same connection. Frames are matched to a run by the ``run_id`` the
-client gave; when the target ignored it, by the first unclaimed ``agent_started`` (or error) after the start
-message (PROTOCOL §4: only EVT-5 fails for that).
+client gave; when the target ignored it or the client gave none, by the first unclaimed ``agent_started`` (or
+error) after the start message that carries no id of another start (PROTOCOL §4 and §8: only EVT-5 fails for an
+ignored id).
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from harness.normalize import ERROR_TYPES, EVENTS, MISSING, KNOWN_TYPES, run_id_of, table_value
+from harness.normalize import ERROR_TYPES, EVENTS, KNOWN_TYPES, MISSING, envelope_value, error_view, run_id_of, table_value
 from harness.transcript import Direction, Kind, Record, Transcript
 
 __all__ = ["Conn", "Run", "View"]
@@ -108,7 +109,11 @@ class Run:
     conn: Conn
     run_id: Any = MISSING
     matched_by: str | None = None
+    """How the frames were found: ``given`` (the run_id the client gave), ``arrival`` (the first run after the start),
+    ``thread`` (only frames carrying the start's thread id), or ``None`` (nothing answered)."""
     frames: list[Record] = field(default_factory=list)
+    run_ids: tuple[str, ...] = ()
+    """Further run ids whose frames carry this start's thread id (a target that changes ids mid-run)."""
 
     @cached_property
     def spec(self) -> Mapping[str, Any]:
@@ -195,9 +200,22 @@ class View:
         self.runs: list[Run] = self._match_runs()
 
     def _match_runs(self) -> list[Run]:
+        """Each start message gets the run frames that answer it on its connection (PROTOCOL §8, "Run matching").
+
+        Frames carrying the ``run_id`` a start gave belong to that start. Otherwise a start takes the first
+        unclaimed run after it that opens with ``agent_started`` or an error, leaving out runs that carry the
+        ``run_id`` or ``thread_id`` another start gave, or another user's ``user_id``: those are that start's, or
+        another user's (ISO-1 judges them), never this one's. A start nothing answers stays without frames.
+        """
+        starts = [(conn, r) for conn in self.conns.values() for r in conn.sent if isinstance(r.note.get("start"), Mapping)]
+        given_runs = {spec["run_id"] for _, r in starts if isinstance((spec := r.note["start"]).get("run_id"), str) and spec["run_id"]}
+        threads: dict[Any, set[int]] = {}
+        for _, r in starts:
+            thread = r.note["start"].get("thread_id")
+            if isinstance(thread, str) and thread:
+                threads.setdefault(thread, set()).add(r.seq)
         runs: list[Run] = []
         for conn in self.conns.values():
-            starts = [r for r in conn.sent if isinstance(r.note.get("start"), Mapping)]
             by_id: dict[Any, list[Record]] = {}
             for record in conn.frames:
                 if record.type in RUN_TYPES:
@@ -205,37 +223,93 @@ class View:
                     if isinstance(rid, str) and rid:
                         by_id.setdefault(rid, []).append(record)
             claimed: set[str] = set()
-            for start in starts:
-                run = Run(start, conn)
+            mine = [Run(start, conn) for c, start in starts if c is conn]
+            for run in mine:
                 given = run.given_run_id
                 if given and given in by_id and given not in claimed:
                     run.run_id, run.matched_by = given, "given"
                 else:
-                    run.run_id = self._first_unclaimed(by_id, start.seq, claimed)
+                    candidates = (
+                        (rid, records) for rid, records in by_id.items()
+                        if rid not in claimed and rid not in given_runs and self._may_answer(records, run.start, conn, threads)
+                    )
+                    run.run_id = self._first_after(candidates, run.start.seq)
                     run.matched_by = "arrival" if run.run_id is not MISSING else None
                 if run.run_id is not MISSING:
                     claimed.add(run.run_id)
                     run.frames = by_id[run.run_id]
-                runs.append(run)
+            self._claim_by_thread(mine, by_id, claimed, given_runs)
+            runs += mine
         runs.sort(key=lambda run: run.start.seq)
         return runs
 
     @staticmethod
-    def _first_unclaimed(by_id: dict[Any, list[Record]], after: int, claimed: set[str]) -> Any:
-        best: tuple[int, Any] | None = None
+    def _claim_by_thread(runs: list[Run], by_id: dict[Any, list[Record]], claimed: set[str], given_runs: set[str]) -> None:
+        """Runs under another ``run_id`` that carry a start's given thread id (as ``thread_id``, or as the ``run_id``
+        itself) are that start's too: one start, several run ids, which EVT-2 and EVT-5 then judge. Of the starts that
+        gave the thread, the latest before the frames takes them."""
         for rid, records in by_id.items():
-            if rid in claimed:
+            if rid in claimed or rid in given_runs or (runs and _names_another_user(records, runs[0].conn)):
                 continue
+            carried = {rid} | {thread for r in records if isinstance(thread := envelope_value(r.frame, "thread_id"), str)}
+            owners = [run for run in runs if run.spec.get("thread_id") in carried and run.start.seq < records[0].seq]
+            if owners:
+                owner = owners[-1]
+                claimed.add(rid)
+                owner.frames = sorted([*owner.frames, *records], key=lambda r: r.seq)
+                owner.run_ids += (rid,)
+                if owner.run_id is MISSING:
+                    owner.run_id, owner.matched_by = rid, "thread"
+
+    @staticmethod
+    def _may_answer(records: list[Record], start: Record, conn: Conn, threads: dict[Any, set[int]]) -> bool:
+        """Could these frames (one run id, no given one) answer ``start``? Not when they name another user, or a
+        thread that only other starts gave."""
+        if _names_another_user(records, conn):
+            return False
+        for record in records:
+            thread = envelope_value(record.frame, "thread_id")
+            if isinstance(thread, Hashable) and thread in threads and start.seq not in threads[thread]:
+                return False
+        return True
+
+    @staticmethod
+    def _first_after(candidates: Iterable[tuple[Any, list[Record]]], after: int) -> Any:
+        best: tuple[int, Any] | None = None
+        for rid, records in candidates:
             first = records[0]
             if first.seq > after and first.type in ("agent_started",) + ERROR_TYPES:
                 if best is None or first.seq < best[0]:
                     best = (first.seq, rid)
         return best[1] if best else MISSING
 
+    def obstacles(self) -> str:
+        """What the transcript shows kept its runs and connections from being judged, in one line: the reason an ID
+        that no rule judged is SKIPPED (refused scenarios, runs that got no frame, refused valid tokens)."""
+        seen: dict[str, None] = {}
+        for run in self.runs:
+            if run.refusal:
+                code = error_code(run.frames[0])
+                what = f"scenario {run.scenario!r}" if run.scenario else f"the run of {run.agent!r}"
+                seen[f"the target refused {what} with {code}"] = None
+            elif not run.frames:
+                waited = run.spec.get("timeout")
+                within = f" within {waited:g} s" if isinstance(waited, int | float) else ""
+                seen[f"{run.label} got no frame{within}"] = None
+        for conn in self.conns.values():
+            status = conn.handshake.info.get("status") if conn.handshake else None
+            if conn.note.get("token", "valid") == "valid" and status not in (101, None):
+                seen[f"{conn.label} was refused with HTTP {status}"] = None
+        reasons = list(seen)
+        if not reasons:
+            return "the case's frames hold nothing this requirement judges"
+        return "; ".join(reasons[:3]) + (f"; and {len(reasons) - 3} more" if len(reasons) > 3 else "")
+
     @cached_property
     def ordinary_runs(self) -> list[Run]:
-        """Runs without a scenario that were not refused (what EVT-1, 4, 6, 7 and 8 judge)."""
-        return [run for run in self.runs if not run.scenario and not run.refusal]
+        """Runs without a scenario that got an answer other than a refusal (what EVT-1, 4, 6, 7 and 8 judge). A run
+        that got no frame at all is EVT-2's finding alone, reported once."""
+        return [run for run in self.runs if not run.scenario and not run.refusal and run.frames]
 
     @cached_property
     def users(self) -> set[str]:
@@ -257,7 +331,7 @@ class View:
     def run_ids_by_user(self) -> dict[str | None, set[Any]]:
         owners: dict[str | None, set[Any]] = {}
         for run in self.runs:
-            owners.setdefault(run.user, set()).add(run.run_id)
+            owners.setdefault(run.user, set()).update((run.run_id, *run.run_ids))
             if run.given_run_id:
                 owners[run.user].add(run.given_run_id)
         return owners
@@ -272,6 +346,21 @@ class View:
                 if kind is not None and kind not in KNOWN_TYPES:
                     counts[kind] = counts.get(kind, 0) + 1
         return counts
+
+
+def _names_another_user(records: list[Record], conn: Conn) -> bool:
+    """Do these frames carry a ``user_id`` other than the connection's user (another user's run: ISO-1's)?"""
+    for record in records:
+        user = envelope_value(record.frame, "user_id")
+        if isinstance(user, str) and conn.user is not None and user != conn.user:
+            return True
+    return False
+
+
+def error_code(record: Record) -> Any:
+    """The ``error_code`` of an error frame in any spelling the contract knows (``None`` when there is none)."""
+    err = error_view(record.frame)
+    return err.code if err is not None and err.code is not MISSING else None
 
 
 def event_key(record: Record) -> tuple[Any, ...] | None:

@@ -201,9 +201,11 @@ def unknown_type_next_to_all_five_kinds() -> Script:
     return with_frames(run_frames()).recv("a1", {"type": "reasoning", "run_id": "thread_a_run_1"})
 
 
-@clause(("EVT-2", FAILED), ("EVT-1", FAILED), ("EVT-7", FAILED))
+@clause(("EVT-2", FAILED), ("EVT-1", None), ("EVT-7", None))
 def start_answered_by_nothing() -> Script:
-    """EVT-2: exactly one agent_started; EVT-1: every kind; EVT-7: agent_started within 2 s."""
+    """EVT-2: exactly one agent_started. A run that got no frame at all is EVT-2's finding alone (PROTOCOL §8: one
+    defect, one ID); EVT-1 and EVT-7 have nothing to judge (a case then SKIPs them: "nothing to judge once EVT-2
+    failed")."""
     return with_frames([])
 
 
@@ -651,9 +653,9 @@ def alice_and_bob(bob_frames: list[dict]) -> Script:
     return script.recv_all("b1", bob_frames)
 
 
-@clause(("ISO-1", FAILED))
+@clause(("ISO-1", OK), ("EVT-2", FAILED))
 def own_run_never_ends() -> Script:
-    """ISO-1: each user receives every event of their own runs."""
+    """ISO-1 fails only on another user's frames (PROTOCOL §8); a run that never ended is EVT-2's finding."""
     return alice_and_bob(canonical_run("bob", "thread_b_run_1", "thread_b")[:-1])
 
 
@@ -816,9 +818,9 @@ AUTH1_REFUSALS: list[tuple[str, dict[str, Any], Grade | None]] = [
     ("body_without_message", {"status": 403, "body": json.dumps({"error_code": "AUTH_FAILED"})}, FAILED),
     ("body_with_another_code", {"status": 403, "body": json.dumps({"error_code": "NOPE", "message": "m"})}, FAILED),
     ("body_a_json_list", {"status": 403, "body": "[1]"}, FAILED),
-    ("no_http_answer", {"status": None}, None),  # nothing to judge: an ERROR of the harness, not a grade
+    ("no_http_answer", {"status": None}, FAILED),  # dropped without the contract's 403: the case's finding, no abort
 ]
-OVERSIZED: list[tuple[int, Grade]] = [(400, NS), (413, NS), (431, NS), (500, FAILED)]  # Decision 2
+OVERSIZED: list[tuple[int | None, Grade]] = [(400, NS), (413, NS), (431, NS), (None, NS), (500, FAILED)]  # Decision 2
 
 for _name, _kw, _grade in AUTH1_REFUSALS:
     CLAUSES.append(Clause(f"auth1_{_name}", lambda kw=_kw: Script().connect("x", None, token="expired", **kw), {"AUTH-1": _grade}))
@@ -827,9 +829,10 @@ for _status, _grade in OVERSIZED:
     CLAUSES.append(Clause(f"auth1_oversized_token_refused_with_{_status}", _build, {"AUTH-1": _grade}))
 
 
-@clause(("AUTH-5", None))
+@clause(("AUTH-5", FAILED))
 def other_environment_secret_without_http_answer() -> Script:
-    """No HTTP answer at all: nothing to judge (an ERROR of the harness, not a grade of the target)."""
+    """No HTTP answer at all to a bad token is the case's finding (the preflight alone decides that a target does
+    not answer): the contract wants 403 AUTH_FAILED."""
     return Script().connect("x", None, token="wrong_secret", status=None)
 
 
@@ -839,7 +842,7 @@ def bad_token_with_e2e_headers_belongs_to_e2e2() -> Script:
     return Script().connect("x", None, token="expired", e2e=True, status=403, body=AUTH_BODY)
 
 
-@clause(("E2E-1", None), ("E2E-3", FAILED), context=PROD)
+@clause(("E2E-1", SKIPPED), ("E2E-3", FAILED), context=PROD)
 def production_reports_e2e_active() -> Script:
     """E2E-1 is judged outside production only; in production E2E-3 wants e2e.active false."""
     return Script().connect("a1", "alice", e2e=True)

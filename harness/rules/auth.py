@@ -38,12 +38,20 @@ def expects_rejection(conn: Conn, ctx: Context) -> bool:
 def judge_rejection(conn: Conn) -> tuple[Grade, str, bool] | None:
     """Grade a handshake that must be refused: (grade, what happened, whether a session was granted).
 
-    ``None`` when there was no HTTP answer at all: the harness could not judge (an ERROR, not a grade).
+    ``None`` when there was no handshake. No HTTP answer at all is this case's finding, not a run abort (the
+    preflight alone decides that a target does not answer): the 64 KiB token dropped by an HTTP layer's header
+    limit (aiohttp closes at 8,190 bytes) is NON-STRICT like the other HTTP-layer refusals (docs/CONTRACT.md,
+    Decision 2); any other token dropped without an answer FAILED, since the contract wants 403 AUTH_FAILED.
     """
     hs = conn.handshake
-    if hs is None or hs.info.get("status") is None:
+    if hs is None:
         return None
-    status = hs.info["status"]
+    status = hs.info.get("status")
+    if status is None:
+        error = hs.info.get("error") or "no response"
+        if token_kind(conn) == "oversized":
+            return Grade.NON_STRICT, f"the 64 KiB token got no HTTP answer ({error}): the HTTP layer dropped it before auth", False
+        return Grade.FAILED, f"no HTTP answer ({error}); the contract wants 403 with AUTH_FAILED", False
     if status in HEADER_TOO_LARGE and token_kind(conn) == "oversized":
         return Grade.NON_STRICT, f"the 64 KiB token was refused by the HTTP layer with {status}, before auth could answer 403 AUTH_FAILED", False
     if status != 101:
@@ -187,6 +195,8 @@ def _e2e_state(conn: Conn) -> Any:
 @rule("E2E-1")
 def e2e_detected(view: View, ctx: Context) -> Iterator[Finding]:
     if ctx.production:
+        if any(conn.accepted for conn in view.conns.values()):
+            yield finding("E2E-1", Grade.SKIPPED, "E2E-1 is judged outside production; in production E2E mode must be off (E2E-3)")
         return
     for conn in view.conns.values():
         if not conn.accepted or token_kind(conn) != "valid" or conn.hello is None:

@@ -71,6 +71,8 @@ def scenario_honoured(view: View, ctx: Context) -> Iterator[Finding]:
         reason = no_hooks_reason(run, ctx)
         if reason:
             yield finding("FAIL-4", Grade.SKIPPED, reason, run.start.seq)
+        elif not run.frames:
+            continue  # silence is the scenario's own FAIL rule's finding: neither refused nor shown honoured
         elif refusal_code(run):
             yield finding("FAIL-4", Grade.FAILED, f"scenario {run.scenario!r}: features.scenarios is true but the target refused it", run.frames[0].seq)
         elif ordinary_success(run, ctx):

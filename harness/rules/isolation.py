@@ -19,10 +19,14 @@ from harness.view import RUN_TYPES, Conn, Run, View, event_key
 
 
 def foreign_frames(view: View, conn: Conn) -> list[tuple[Record, str]]:
-    """Frames on ``conn`` that belong to another user: a foreign user_id, or a run its user did not start."""
+    """Frames on ``conn`` that belong to another user: a foreign user_id, or a run its user did not start.
+
+    ``connection_established`` is not one: the connection's own identity, AUTH-4's to judge (PROTOCOL §8)."""
     own_runs = view.run_ids_by_user.get(conn.user, set())
     leaks: list[tuple[Record, str]] = []
     for record in conn.frames:
+        if record.type == "connection_established":
+            continue
         user = envelope_value(record.frame, "user_id")
         if isinstance(user, str) and user != conn.user:
             leaks.append((record, f"{record.type} #{record.seq} for user_id {user!r}"))
@@ -36,48 +40,54 @@ def foreign_frames(view: View, conn: Conn) -> list[tuple[Record, str]]:
 
 @rule("ISO-1")
 def only_own_frames(view: View, ctx: Context) -> Iterator[Finding]:
+    """Only another user's frames fail ISO-1 (PROTOCOL §8): a run of this user that never ended is EVT-2's."""
     if len(view.users) < 2:
         return
-    unfinished: dict[str | None, list[Run]] = {}
-    for run in ordinary_runs(view):
-        if run.terminal is None:
-            unfinished.setdefault(run.user, []).append(run)
     for user in sorted(view.users):
         leaks = [leak for conn in view.conns_of(user) for leak in foreign_frames(view, conn)]
-        lost = unfinished.get(user, [])
-        problems = [text for _, text in leaks] + [f"run {run.run_id!r} never ended on {run.conn.label}" for run in lost]
-        if problems:
-            marks = [record.seq for record, _ in leaks] + [run.start.seq for run in lost]
-            yield finding("ISO-1", Grade.FAILED, f"user {user!r}: {'; '.join(problems[:5])}", *marks[:8])
+        if leaks:
+            texts = [text for _, text in leaks]
+            yield finding("ISO-1", Grade.FAILED, f"user {user!r}: {'; '.join(texts[:5])}", *[record.seq for record, _ in leaks][:8])
         else:
-            yield finding("ISO-1", Grade.OK, f"user {user!r}: only their own frames, every run ended")
+            yield finding("ISO-1", Grade.OK, f"user {user!r}: only their own frames")
 
 
-def _keys(conn: Conn, run_id: Any) -> set[tuple[Any, ...]]:
-    keys = set()
+def _keys(conn: Conn, run_ids: set[Any]) -> tuple[set[tuple[Any, ...]], float | None]:
+    """The events of a run (by any of its ids) that reached ``conn``, and when the last of them arrived."""
+    keys: set[tuple[Any, ...]] = set()
+    last: float | None = None
     for record in conn.frames:
-        if record.type is not None and run_id_of(record.frame) == run_id:
-            keys.add(event_key(record) or (run_id, record.type))
-    return keys
+        rid = run_id_of(record.frame)
+        if record.type is not None and isinstance(rid, str) and rid in run_ids:
+            keys.add(event_key(record) or (rid, record.type))
+            last = record.t
+    return keys, last
 
 
 @rule("ISO-2")
 def every_tab(view: View, ctx: Context) -> Iterator[Finding]:
-    for run in ordinary_runs(view):
-        end = run.ended_at
-        if end is None:
+    """Every connection of the user open over the run gets every event of it that reached any of them, the
+    starting tab included (a server that serves only the newest tab starves the one that asked)."""
+    for run in view.runs:
+        if run.scenario or run.refusal:
             continue
-        others = [c for c in view.conns_of(run.user) if c is not run.conn and c.open_during(run.start.t, end)]
-        if not others:
+        conns = view.conns_of(run.user)
+        if len(conns) < 2:
             continue
-        wanted = _keys(run.conn, run.run_id)
-        for conn in others:
-            missing = wanted - _keys(conn, run.run_id)
+        ids = {rid for rid in (run.run_id, run.given_run_id, *run.run_ids) if isinstance(rid, str)}
+        seen = {conn.label: _keys(conn, ids) for conn in conns}
+        wanted = set().union(*(keys for keys, _ in seen.values()))
+        ends = [last for _, last in seen.values() if last is not None]
+        if not wanted or not ends:
+            continue
+        tabs = [conn for conn in conns if conn.open_during(run.start.t, max(ends))]
+        for conn in tabs if len(tabs) > 1 else ():
+            missing = wanted - seen[conn.label][0]
             if missing:
-                names = ", ".join(sorted(str(key[1]) for key in missing))
-                yield finding("ISO-2", Grade.FAILED, f"run {run.run_id!r}: {conn.label} missed {names}", run.start.seq)
+                names = ", ".join(sorted({str(key[1]) for key in missing}))
+                yield finding("ISO-2", Grade.FAILED, f"run {sorted(ids)[0]!r}: {conn.label} missed {names}", run.start.seq)
             else:
-                yield finding("ISO-2", Grade.OK, f"run {run.run_id!r}: {conn.label} received all {len(wanted)} events")
+                yield finding("ISO-2", Grade.OK, f"run {sorted(ids)[0]!r}: {conn.label} received all {len(wanted)} events")
 
 
 @rule("ISO-3")

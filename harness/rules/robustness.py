@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from harness.grades import Finding, Grade
 from harness.normalize import error_view
 from harness.rules.base import Context, finding, rule
-from harness.rules.events import ordinary_runs
 from harness.transcript import MARKERS, Direction, Kind, Record
 from harness.view import Conn, View
 
@@ -141,8 +140,8 @@ def others_unaffected(view: View, ctx: Context) -> Iterator[Finding]:
     since = min(probe.t for _, probe in noisy)
     noisy_users = {conn.user for conn, _ in noisy}
     limits = ctx.limits
-    for run in ordinary_runs(view):
-        if run.user in noisy_users or run.start.t < since:
+    for run in view.runs:  # a calm run that got nothing at all was delayed past every limit: ROB-6's evidence too
+        if run.scenario or run.refusal or run.user in noisy_users or run.start.t < since:
             continue
         started = next((r for r in run.frames if r.type == "agent_started"), None)
         end = run.ended_at
