@@ -19,12 +19,12 @@ import pytest
 
 from harness.client import Connection, RunHandle, Session, Transport
 from harness.config import HarnessConfig, changed_settings, safe_url
-from harness.errors import ConfigError, SecretMismatch, TargetError, TargetShutDown
+from harness.errors import ConfigError, TargetShutDown
+from harness.preflight import check_runs, check_target, unanswered
 from harness.grades import Finding, Grade, fails
 from harness.normalize import ERROR_TYPES
 from harness.judge import Verdict, judge, judge_case
 from harness.rules import Context
-from harness.rules.auth import auth_failed_body
 from harness.targets import Target
 from harness.transcript import Direction, Kind, Transcript
 from harness.view import View
@@ -32,6 +32,7 @@ from harness.view import View
 __all__ = ["Case", "NonStrictWarning", "Outcome"]
 
 GOING_AWAY = 1001
+ABNORMAL = 1006
 
 
 class NonStrictWarning(UserWarning):
@@ -112,6 +113,9 @@ class Case:
                 extra_headers=dict(self.config.headers),
                 ssl=self._ssl,
                 start_template=self.config.start_template,
+                thread_ids=self.config.thread_ids,
+                run_ids=self.config.run_ids,
+                learned=self.target.learned,
             )
             self._sessions[self.target.url] = session
         return session
@@ -126,7 +130,7 @@ class Case:
 
     async def connect(self, user: str | None = None, *, token: str = "valid", transport: Transport = "bearer", e2e: bool | None = None) -> Connection:
         """Open (or attempt) one connection; a refused handshake is recorded and returned, never raised (the
-        target's preflight, on its first connection, may stop the run: see :meth:`_preflight`)."""
+        target's preflight, on its first connection, may stop the run: see :mod:`harness.preflight`)."""
         user = user if user is not None else self.user()
         if e2e is None:
             e2e = self.config.e2e == "headers"
@@ -137,7 +141,7 @@ class Case:
         if not session.started:
             await session.__aenter__()
         if not self.target.checked:
-            await self._preflight(session)
+            await check_target(session, self.target, self.config)
         conn = await session.connect(user if token == "valid" else None, raw, transport=transport, e2e=e2e, token_kind=token)
         if token != "valid" and conn.hello is not None and conn.hello.type in ERROR_TYPES:
             # refused after the upgrade (AUTH-1's tolerated form): the verdict needs the close that follows the error
@@ -149,64 +153,50 @@ class Case:
         stops the run (a refusal is recorded and judged: the preflight showed valid tokens work on this target)."""
         conn = await self.connect(user, **kw)
         if not conn.accepted and conn.status is None and kw.get("token", "valid") == "valid":
-            raise self._unanswered(conn.handshake.info.get("error") if conn.handshake else None)
+            raise unanswered(self.target, conn.handshake.info.get("error") if conn.handshake else None)
         return conn
-
-    async def _preflight(self, session: Session) -> None:
-        """Before a process's first case on a target: a valid token must open a connection by Bearer or by subprotocol.
-
-        If neither does, no verdict would mean anything, so the run stops with one line: an upgrade followed by
-        silence (an echo server, a wrong path on a generic WebSocket server), no answer at all (down, TLS mismatch), 401/403 with the contract's AUTH_FAILED body (the harness and the target disagree on the
-        secret), 401/403 without it (a proxy or a firewall refused, not the backend), or another status (a 404 for a
-        wrong path, a proxy's 502). One working transport is enough: the rules judge a missing one (AUTH-2, AUTH-3).
-        """
-        token = self.token(self.target.tokens.user("wsagent-preflight"))
-        answers = [await session.attempt(token, transport) for transport in ("bearer", "subprotocol")]
-        firsts = [first for status, first in answers if status == 101]
-        if any(first is not None for first in firsts):
-            self.target.checked = True
-            return
-        if firsts:
-            raise TargetError(
-                f"wsagent: {self.target.shown} accepts the upgrade but sends nothing within {self.config.open_timeout:g} s, "
-                "not even the contract's connection_established: is this an agent-events backend, and the right path?"
-            )
-        status, detail = answers[0]
-        detail = detail or ""
-        if status is None:
-            raise self._unanswered(detail)
-        if status not in (401, 403):
-            raise TargetError(f"wsagent: {self.target.shown} refuses the upgrade for valid tokens with HTTP {status} {detail[:100]!r}; check the target URL and its path")
-        if not auth_failed_body(detail):
-            raise TargetError(
-                f"wsagent: {self.target.shown} refuses the upgrade for valid tokens with HTTP {status} but without the contract's "
-                f"AUTH_FAILED body, so not the backend's auth (a proxy or a firewall?): {detail[:100]!r}"
-            )
-        if self.config.token_file is not None:
-            raise SecretMismatch(f"wsagent: the target rejects the tokens of {self.config.token_file} (HTTP {status}): are they valid for it?")
-        raise SecretMismatch(
-            f"wsagent: the target rejects freshly minted valid tokens (HTTP {status}) on both Bearer and subprotocol: "
-            f"the harness's secret ({self.config.secret_source}) does not match the target's"
-            + ("" if self.config.environment != "development" else "; if the target is not a development server, give its --environment")
-        )
-
-    def _unanswered(self, error: str | None) -> TargetError:
-        """No HTTP answer at all (timeout, reset, refused): the harness could not judge anything on this connection."""
-        hint = "; is the target plain ws:// rather than wss://?" if self.target.url.startswith("wss://") else ""
-        return TargetError(f"wsagent: {self.target.shown} did not answer the WebSocket handshake ({error or 'no response'}){hint}")
 
     async def run(
         self, conn: Connection, agent: str | None = None, request: str = "wsagent conformance run", *, timeout: float | None = None, **kw: Any
     ) -> RunHandle:
         """Start a run and wait for its terminal frame (or the timeout; the rules judge what came).
 
-        ``timeout`` replaces the configured one for runs the contract makes slow on purpose (``slow_tool``).
+        ``timeout`` replaces the configured one for runs the contract makes slow on purpose (``slow_tool``). A run of
+        a shape (scenario or not, ids given or not) that once got no frame at all from this target is not waited for
+        again: it is judged at once, and the start note says why (a target that swallows such runs costs one timeout).
         """
-        agent = agent or self.agents.tools
-        uses_tools = kw.pop("uses_tools", agent != self.agents.plain)
         waited = self.config.timeout if timeout is None else timeout
-        handle = await conn.start_run(agent, request, uses_tools=uses_tools, timeout=waited, **kw)
-        await conn.wait_for_terminal(handle.run_id, waited)
+        shape = _shape(kw)
+        learned = self.target.learned.get(shape)
+        handle = await self.start(conn, agent, request, timeout=0.0 if learned else waited, learned=learned, **kw)
+        if learned or handle.record is None:
+            return handle
+        terminal = await conn.wait_for_terminal(handle.run_id, waited, after=handle.record.seq)
+        if terminal is None and not conn.answered_since(handle.record.seq) and conn.open:
+            self.target.learned[shape] = f"a run of this shape ({shape}) got no frame within {waited:g} s in {self.name}"
+        return handle
+
+    async def start(self, conn: Connection, agent: str | None = None, request: str = "wsagent conformance run", **kw: Any) -> RunHandle:
+        """Send a start message (the tools agent by default) without waiting for the run.
+
+        A scenario needs a start template that can carry it: without ``{scenario}`` the target is offered no scenario
+        hooks through it, and the case is SKIPPED with that reason (FAIL-1..4, PROTOCOL §5), never waited out.
+        """
+        if kw.get("scenario") and not conn.session.template.carries("scenario"):
+            profile = f" (profile {self.config.profile.name!r})" if self.config.profile else ""
+            pytest.skip(f"the start template{profile} has no {{scenario}} placeholder: no scenario hooks can be requested from this target")
+        agent = self.agents.tools if agent is None else agent
+        if not agent:
+            pytest.skip("the target has no agent for this role (--wsagent-agents or the profile's agents key)")
+        uses_tools = kw.pop("uses_tools", agent != self.agents.plain)
+        check_runs(self.target)
+        handle = await conn.start_run(agent, request, uses_tools=uses_tools, **kw)
+        close = conn.closed
+        if handle.record is None and close is not None and close.info.get("by") == "server" and close.info.get("code") == ABNORMAL:
+            raise TargetShutDown(
+                f"wsagent: the target dropped {conn.label} without a close frame (1006) before the run could start: "
+                "did it crash? nothing could be judged; rerun once it is back"
+            )
         return handle
 
     def e2e_active(self, conn: Connection) -> bool:
@@ -259,7 +249,7 @@ class Case:
         view = View(self.transcript)
         for conn in view.conns.values():
             if conn.handshake is not None and conn.handshake.info.get("status") is None and conn.note.get("token") == "valid":
-                raise self._unanswered(conn.handshake.info.get("error"))  # a bad token dropped unanswered is judged (AUTH-1)
+                raise unanswered(self.target, conn.handshake.info.get("error"))  # a bad token dropped unanswered is judged (AUTH-1)
         for run in view.runs:
             close = run.conn.close
             if run.terminal is None and close is not None and close.info.get("by") == "server" and close.info.get("code") == GOING_AWAY:
@@ -309,6 +299,13 @@ class Case:
             if session.started:
                 await session.__aexit__(None, None, None)
         self._sessions.clear()
+
+
+def _shape(kw: dict[str, Any]) -> str:
+    """What a target may answer differently: a scenario run, and a run whose ids the server must create."""
+    scenario = f"scenario {kw['scenario']}" if kw.get("scenario") else "ordinary run"
+    server_ids = kw.get("run_id", 1) is None and kw.get("thread_id", 1) is None
+    return f"{scenario}, {'ids created by the server' if server_ids else 'ids given'}"
 
 
 def _plugin_options(settings: list[tuple[str, str | None]]) -> list[str]:

@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--target", help="ws:// or wss:// URL of the target; omitted: the embedded reference server")
     run.add_argument("--environment", help="the target's environment (development, test, staging, production)")
     run.add_argument("--e2e", choices=("headers", "env", "off"), help="how E2E mode is requested")
+    run.add_argument("--profile", help="drive the target with this profile's settings (`wsagent profiles` lists them)")
     run.add_argument("--strict", action="store_true", help="count NON-STRICT as failure")
     run.add_argument("--only", action="append", default=[], metavar="AREA|ID", help="run only these areas or requirement IDs")
     run.add_argument("-n", dest="workers", default="0", help="parallel workers (pytest-xdist), default 0")
@@ -61,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--environment", default=None)
     serve.add_argument("--fault", action="append", default=[], help="switch on a fault (see --list-faults)")
     serve.add_argument("--list-faults", action="store_true")
+
+    commands.add_parser("profiles", help="list the profiles wsagent can see from here, with their source")
 
     check = commands.add_parser("check", help="judge a recorded transcript (JSON Lines) offline")
     check.add_argument("transcript", type=Path)
@@ -83,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(args)
         if args.command == "report":
             return report(args)
+        if args.command == "profiles":
+            return profiles()
         return check(args)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
@@ -98,7 +103,7 @@ def pytest_command(args: argparse.Namespace) -> list[str]:
         f"--alluredir={results}", f"--junitxml={args.report_dir / 'junit.xml'}",
         f"--wsagent-report-dir={args.report_dir}",
     ]
-    for name in ("target", "environment", "e2e"):
+    for name in ("target", "environment", "e2e", "profile"):
         value = getattr(args, name)
         if value:
             cmd.append(f"--wsagent-{name}={value}")
@@ -221,6 +226,15 @@ def serve(args: argparse.Namespace) -> NoReturn:
         cmd.append("--list-faults")
     # exec, not a child: SIGTERM/SIGINT and the READY line belong to the server itself, and no orphan is left behind
     os.execv(sys.executable, cmd)
+
+
+def profiles() -> int:
+    """One line per profile: name, source, description (a local profile hides a bundled one of the same name)."""
+    from harness.profiles import available
+
+    for profile in available():
+        print(f"{profile.name}  {profile.source}  {profile.description}".rstrip())
+    return EXIT_OK
 
 
 def check(args: argparse.Namespace) -> int:

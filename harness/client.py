@@ -25,9 +25,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import re
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -41,22 +39,20 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.http11 import Response
 from websockets.protocol import State
 
-from harness.errors import ConfigError
-from harness.normalize import ERROR_TYPES, run_id_of
+from harness.ids import DEFAULT_RUN_ID, DEFAULT_THREAD_ID, IdPattern
+from harness.template import DEFAULT_START_TEMPLATE, StartTemplate
+from harness.normalize import ERROR_TYPES, EVENTS, run_id_of
 from harness.transcript import Direction, Kind, Record, Redactor, Transcript, b64url
 
-__all__ = ["AUTO", "DEFAULT_START_TEMPLATE", "Connection", "RunHandle", "Session", "StartTemplate"]
+__all__ = ["AUTO", "Connection", "RunHandle", "Session"]
 
 Transport = Literal["bearer", "subprotocol", "subprotocol_raw", "query", "none"]
 TRANSPORTS: Final = ("bearer", "subprotocol", "subprotocol_raw", "query", "none")
 TERMINAL_TYPES: Final = frozenset(("agent_completed", *ERROR_TYPES))
+RUN_TYPES: Final = frozenset((*EVENTS, *ERROR_TYPES))
 BODY_LIMIT = 4096
 """Characters of a refusal body kept in the handshake record: enough for any AUTH_FAILED JSON."""
 
-DEFAULT_START_TEMPLATE = (
-    '{"type":"start_agent","payload":{"agent_name":"{agent}","user_request":"{request}",'
-    '"thread_id":"{thread_id}","run_id":"{run_id}","scenario":"{scenario}"}}'
-)
 
 
 class _Auto(Enum):
@@ -116,45 +112,6 @@ def _handshake_info(response: Response | None, error: str | None, redact: Redact
     return info
 
 
-_PLACEHOLDER = re.compile(r"\{(agent|request|thread_id|run_id|scenario)\}")
-_DROP = object()
-
-
-class StartTemplate:
-    """The start message as a JSON template (``--wsagent-start-template``), so targets with other shapes can run.
-
-    A string value that is exactly a placeholder becomes the value, and its key is dropped when the value is
-    ``None``; placeholders inside longer strings are substituted as text (``None`` as empty).
-    """
-
-    def __init__(self, text: str = DEFAULT_START_TEMPLATE) -> None:
-        try:
-            parsed = json.loads(text)
-        except ValueError as exc:
-            raise ConfigError(f"wsagent: the start template is not JSON ({exc.args[0]})") from None
-        if not isinstance(parsed, dict):
-            raise ConfigError("wsagent: the start template must be a JSON object")
-        self.template: dict[str, Any] = parsed
-
-    def render(self, values: Mapping[str, str | None]) -> dict[str, Any]:
-        result = self._fill(self.template, values)
-        assert isinstance(result, dict)
-        return result
-
-    def _fill(self, node: Any, values: Mapping[str, str | None]) -> Any:
-        if isinstance(node, str):
-            exact = _PLACEHOLDER.fullmatch(node)
-            if exact:
-                value = values[exact[1]]
-                return _DROP if value is None else value
-            return _PLACEHOLDER.sub(lambda m: values[m[1]] or "", node)
-        if isinstance(node, dict):
-            return {k: v for k, v in ((k, self._fill(v, values)) for k, v in node.items()) if v is not _DROP}
-        if isinstance(node, list):
-            return [v for v in (self._fill(item, values) for item in node) if v is not _DROP]
-        return node
-
-
 @dataclass(frozen=True, slots=True)
 class RunHandle:
     """A started run: the ids the harness gave (``None`` where the server creates them) and the start record."""
@@ -180,6 +137,9 @@ class Session:
         extra_headers: Mapping[str, str] | None = None,
         ssl: Any = None,
         start_template: str | None = None,
+        thread_ids: str = DEFAULT_THREAD_ID,
+        run_ids: str = DEFAULT_RUN_ID,
+        learned: dict[str, str] | None = None,
     ) -> None:
         self.url = url
         self.transcript = transcript if transcript is not None else Transcript()
@@ -190,6 +150,11 @@ class Session:
         self.extra_headers = dict(extra_headers or {})
         self.ssl = ssl
         self.template = StartTemplate(start_template or DEFAULT_START_TEMPLATE)
+        self.thread_ids = IdPattern(thread_ids, "thread-id")
+        self.run_ids = IdPattern(run_ids, "run-id")
+        self.learned: dict[str, str] = learned if learned is not None else {}
+        """What this target showed once and for all (shared by the sessions of one target): ``ping`` when an
+        application ping went unanswered, so later barriers do not wait out their timeout again."""
         self.connections: list[Connection] = []
         self.started = False
         self._t0 = time.monotonic()
@@ -344,7 +309,9 @@ class Connection:
         self._waiters: list[Waiter] = []
         self._terminals: dict[str, Record] = {}
         self._given_runs: set[str] = set()
-        self._claimed: set[int] = set()
+        self._claimed: set[str] = set()
+        self._first_seen: dict[str, int] = {}
+        """The seq of the first frame of each run id: a server-named run is one first seen after its start."""
         self._pings_sent = 0
         self._pongs: list[Record] = []
         self._closing = False
@@ -416,10 +383,12 @@ class Connection:
     def _received(self, record: Record) -> None:
         self.received.append(record)
         kind = record.type
-        if kind in TERMINAL_TYPES:
+        if kind in RUN_TYPES:
             run_id = run_id_of(record.frame)
             if isinstance(run_id, str):
-                self._terminals.setdefault(run_id, record)
+                self._first_seen.setdefault(run_id, record.seq)
+                if kind in TERMINAL_TYPES:
+                    self._terminals.setdefault(run_id, record)
         elif kind == "pong":
             self._pongs.append(record)
         if self._waiters:
@@ -477,29 +446,41 @@ class Connection:
         uses_tools: bool | None = None,
         claims_user: str | None = None,
         timeout: float | None = None,
+        learned: str | None = None,
     ) -> RunHandle:
         """Send a start message built from the session's template; the note keeps what was asked for.
 
-        ``AUTO`` ids are generated (``thread_<hex>``, ``<thread>_run_<hex>``); ``None`` omits them. ``claims_user``
-        puts a ``user_id`` into the payload (SEC-1: it must never override the token's ``sub``). ``timeout``, how long
-        the caller will wait for the run, is noted so a run that got nothing can say for how long.
+        ``AUTO`` ids are generated to the session's patterns (``--wsagent-thread-id``, ``--wsagent-run-id``); ``None``
+        omits them, and so does a template without their placeholder (the target names that run or thread).
+        ``claims_user`` acts for another user (SEC-1: a payload ``user_id`` must never override the token's ``sub``):
+        it fills ``{user_id}``, or is put into the payload when the template has no such placeholder. ``timeout``, how
+        long the caller will wait for the run, is noted so a run that got nothing can say for how long; ``learned``, why
+        the caller does not wait at all.
         """
-        thread = f"thread_{uuid.uuid4().hex[:16]}" if thread_id is AUTO else thread_id
+        template = self.session.template
+        thread = self.session.thread_ids.make() if thread_id is AUTO else thread_id
         if run_id is AUTO:
-            run_id = f"{thread}_run_{uuid.uuid4().hex[:12]}" if thread else f"run_{uuid.uuid4().hex[:12]}"
+            run_id = self.session.run_ids.make(thread)
         assert not isinstance(run_id, _Auto) and not isinstance(thread, _Auto)
-        message = self.session.template.render(
-            {"agent": agent, "request": request, "thread_id": thread, "run_id": run_id, "scenario": scenario}
+        thread = thread if template.carries("thread_id") else None
+        run_id = run_id if template.carries("run_id") else None
+        acting = claims_user if claims_user is not None else self.user
+        message = template.render(
+            {"agent": agent, "request": request, "thread_id": thread, "run_id": run_id, "scenario": scenario, "user_id": acting}
         )
         spec: dict[str, Any] = {
-            "agent": agent, "request": request, "run_id": run_id, "thread_id": thread, "scenario": scenario, "uses_tools": uses_tools,
+            "agent": agent if template.carries("agent") else None, "request": request, "run_id": run_id, "thread_id": thread,
+            "scenario": scenario, "uses_tools": uses_tools,
         }
+        if claims_user is not None:
+            if not template.carries("user_id"):
+                payload = message.get("payload")
+                (payload if isinstance(payload, dict) else message)["user_id"] = claims_user
+            spec["claims_user"] = claims_user
         if timeout is not None:
             spec["timeout"] = timeout
-        if claims_user is not None:
-            payload = message.get("payload")
-            (payload if isinstance(payload, dict) else message)["user_id"] = claims_user
-            spec["claims_user"] = claims_user
+        if learned:
+            spec["learned"] = learned
         if run_id is not None:
             self._given_runs.add(run_id)
         text = json.dumps(message)
@@ -525,33 +506,44 @@ class Connection:
         except TimeoutError:
             return None
 
-    async def wait_for_terminal(self, run_id: str | None, timeout: float | None = None) -> Record | None:
+    async def wait_for_terminal(self, run_id: str | None, timeout: float | None = None, *, after: int = -1) -> Record | None:
         """The run's terminal frame: ``agent_completed``, or ``error``/``error_message`` carrying its run id.
 
-        For ``run_id=None`` (the server named the run) it is the next terminal frame of a run the harness did not
-        name on this connection; each such frame is handed out once.
+        For ``run_id=None`` (the server names the run) it is the first terminal frame of a run id that the harness did
+        not give, that no earlier wait was handed, and whose first frame came after ``after`` (the start message's
+        seq): a late terminal of an earlier run is never taken for this one.
         """
         if run_id is None:
-            return await self.wait_for(self._claim_unnamed, timeout)
+            return await self.wait_for(lambda record: self._claim_unnamed(record, after), timeout)
         record = self._terminals.get(run_id)
         if record is not None:
             return record
         return await self.wait_for(lambda r: self._terminals.get(run_id) is r, timeout, since=len(self.received))
 
-    def _claim_unnamed(self, record: Record) -> bool:
-        if record.type not in TERMINAL_TYPES or record.seq in self._claimed:
+    def _claim_unnamed(self, record: Record, after: int) -> bool:
+        if record.type not in TERMINAL_TYPES:
             return False
         run_id = run_id_of(record.frame)
-        if not isinstance(run_id, str) or run_id in self._given_runs:
+        if not isinstance(run_id, str) or run_id in self._given_runs or run_id in self._claimed:
             return False
-        self._claimed.add(record.seq)
+        if self._first_seen.get(run_id, record.seq) <= after:
+            return False
+        self._claimed.add(run_id)
         return True
+
+    def answered_since(self, seq: int) -> bool:
+        """Whether any run frame (an event or an error) arrived after record ``seq``."""
+        return any(first > seq for first in self._first_seen.values()) or any(
+            r.seq > seq and r.type in ERROR_TYPES for r in self.received
+        )
 
     async def barrier(self, timeout: float | None = None) -> Record | None:
         """Send ``{"type":"ping"}`` and wait for its ``pong``: every frame the server sent before is recorded then.
 
         Pongs are counted against the pings sent, so a probe's own ``ping`` cannot end the barrier early. ``None``
-        when no pong came (closed, or the target does not answer pings).
+        when no pong came (closed, or the target does not answer pings). A target that left one barrier unanswered
+        is not waited for again (``learned["ping"]``): the ping is still sent and recorded, the rules judge what
+        came, and a run against such a target costs one timeout, not one per case.
         """
         since = len(self.received)
         if not await self.send_json({"type": "ping"}, note={"barrier": True}):
@@ -559,7 +551,13 @@ class Connection:
         wanted = self._pings_sent
         if len(self._pongs) >= wanted:
             return self._pongs[wanted - 1]
-        return await self.wait_for(lambda r: len(self._pongs) >= wanted and r is self._pongs[wanted - 1], timeout, since=since)
+        learned = self.session.learned
+        if "ping" in learned:
+            return None
+        pong = await self.wait_for(lambda r: len(self._pongs) >= wanted and r is self._pongs[wanted - 1], timeout, since=since)
+        if pong is None and self.open:
+            learned["ping"] = f"{self.label} got no pong within {self._timeout(timeout):g} s"
+        return pong
 
     async def wait_closed(self, timeout: float | None = None) -> Record | None:
         """The CLOSE record once the connection has ended, or ``None`` if it is still open after ``timeout``."""

@@ -10,7 +10,6 @@ Any problem is a :class:`harness.errors.ConfigError` whose text is one line sayi
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 from collections.abc import Callable, Mapping
@@ -20,13 +19,17 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from harness.errors import ConfigError
+from harness.ids import DEFAULT_RUN_ID, DEFAULT_THREAD_ID, IdPattern
+from harness.profiles import Profile, find
 from harness.rules import Limits
 from harness.secrets import resolve_secret, secret_source
+from harness.template import StartTemplate
 
 __all__ = ["OPTIONS", "Agents", "HarnessConfig", "Option", "resolve"]
 
 ENVIRONMENTS = ("development", "test", "staging", "production")
 E2E_MODES = ("headers", "env", "off")
+ID_MODES = ("client", "server")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +67,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("session-timeout", "900", "seconds the whole session may take; past it the remaining cases stop (exit 2)"),
     Option("limits", "start=2,run=30,silence=15", "EVT-7 limits in seconds: start, run, silence"),
     Option("capabilities", "", "declared capabilities, comma separated (e2e_env, no_e2e_env, scenarios)"),
-    Option("start-template", "", "JSON template of the start message with {agent} {request} {thread_id} {run_id} {scenario}"),
+    Option("profile", "", "a profile of target-specific driving settings (wsagent.toml, pyproject.toml or bundled); `wsagent profiles` lists them"),
+    Option("start-template", "", "JSON template of the start message with {agent} {request} {thread_id} {run_id} {scenario} {user_id}"),
+    Option("thread-id", DEFAULT_THREAD_ID, "form of the thread ids the harness gives: {hex:N} {n}; empty: the target creates them"),
+    Option("run-id", DEFAULT_RUN_ID, "form of the run ids the harness gives: {thread_id} {hex:N} {n}; empty: the target creates them"),
+    Option("ids", "client", "client: the harness gives run and thread ids; server: it gives none and matches each run by its first agent_started"),
     Option("agents", "tools=researcher,plain=echo,calculator=calculator", "agent names by role: tools, plain, calculator"),
     Option("header", "", "extra handshake header 'Name: value'; repeat the option or separate with ';' in the variable"),
     Option("ca-bundle", "", "CA bundle for wss:// targets behind a private CA"),
@@ -77,14 +84,18 @@ OPTIONS: tuple[Option, ...] = (
     Option("audience", "netra-platform", "expected token audience (aud)"),
 )
 
+PROFILE = next(opt for opt in OPTIONS if opt.name == "profile")
+
 
 @dataclass(frozen=True, slots=True)
 class Agents:
-    """Agent names by role, so the same cases run against a target whose agents have other names."""
+    """Agent names by role, so the same cases run against a target whose agents have other names. The defaults are
+    the bundled reference server's (``agents`` in :data:`OPTIONS` says the same); an empty ``plain`` or
+    ``calculator`` means the target has no such agent, and the cases of that role are SKIPPED."""
 
     tools: str = "researcher"
     plain: str = "echo"
-    calculator: str = ""
+    calculator: str = "calculator"
 
 
 @dataclass(frozen=True)
@@ -105,6 +116,9 @@ class HarnessConfig:
     limits: Limits
     capabilities: frozenset[str]
     start_template: str | None
+    thread_ids: str
+    run_ids: str
+    profile: Profile | None
     agents: Agents
     headers: tuple[tuple[str, str], ...] = field(repr=False)
     ca_bundle: Path | None
@@ -125,21 +139,32 @@ class HarnessConfig:
 Source = Callable[[Option], "str | list[str] | bool | None"]
 
 
-def resolve(cli: Source, ini: Source, environ: Mapping[str, str] | None = None) -> HarnessConfig:
-    """Resolve every option from its sources, in order of precedence, and validate the result."""
+def resolve(cli: Source, ini: Source, environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> HarnessConfig:
+    """Resolve every option from its sources, in order of precedence (CLI > environment > profile > ini > default),
+    and validate the result. The profile is looked up from ``cwd`` (default: the working directory)."""
     env = os.environ if environ is None else environ
     raw: dict[str, Any] = {}
+    profile_name = _given(PROFILE, cli, ini, env)
+    profile = find(str(profile_name), cwd) if profile_name else None
     for opt in OPTIONS:
-        value = cli(opt)
-        if value in (None, "", [], False):
-            value = env.get(opt.env) or None
-        if value is None and opt.ini:
-            value = ini(opt) or None
+        value = _given(opt, cli, ini, env, profile)
         raw[opt.name] = opt.default if value is None else value
-    return _build(raw, env)
+    return _build(raw, env, profile)
 
 
-def _build(raw: Mapping[str, Any], env: Mapping[str, str]) -> HarnessConfig:
+def _given(opt: Option, cli: Source, ini: Source, env: Mapping[str, str], profile: Profile | None = None) -> Any:
+    """The option's value from the first source that sets it, or ``None``."""
+    value = cli(opt)
+    if value in (None, "", [], False):
+        value = env.get(opt.env) or None
+    if value is None and profile is not None and opt.name in profile.settings:
+        return profile.settings[opt.name]
+    if value is None and opt.ini:
+        value = ini(opt) or None
+    return value
+
+
+def _build(raw: Mapping[str, Any], env: Mapping[str, str], profile: Profile | None) -> HarnessConfig:
     environment = str(raw["environment"]).strip().lower()
     if environment not in ENVIRONMENTS:
         raise ConfigError(f"wsagent: environment {environment!r} is not one of {', '.join(ENVIRONMENTS)} (set --wsagent-environment or WSAGENT_ENVIRONMENT)")
@@ -152,7 +177,13 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str]) -> HarnessConfig:
         raise ConfigError(f"wsagent: --wsagent-e2e must be one of {', '.join(E2E_MODES)}, not {e2e!r}")
     template = str(raw["start-template"]).strip() or None
     if template:
-        _check_template(template)
+        StartTemplate(template)  # a config error now, naming what is wrong, not in the first case
+    ids = str(raw["ids"]).strip().lower()
+    if ids not in ID_MODES:
+        raise ConfigError(f"wsagent: --wsagent-ids must be one of {', '.join(ID_MODES)}, not {ids!r}")
+    thread_ids, run_ids = ("", "") if ids == "server" else (str(raw["thread-id"]).strip(), str(raw["run-id"]).strip())
+    IdPattern(thread_ids, "thread-id")
+    IdPattern(run_ids, "run-id")
     return HarnessConfig(
         target=target,
         environment=environment,
@@ -167,6 +198,9 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str]) -> HarnessConfig:
         limits=_limits(str(raw["limits"])),
         capabilities=frozenset(c.strip() for c in str(raw["capabilities"]).split(",") if c.strip()),
         start_template=template,
+        thread_ids=thread_ids,
+        run_ids=run_ids,
+        profile=profile,
         agents=_agents(str(raw["agents"])),
         headers=_headers(raw["header"]),
         ca_bundle=_existing(raw["ca-bundle"], "ca-bundle"),
@@ -284,9 +318,8 @@ def _agents(text: str) -> Agents:
     unknown = set(pairs) - {"tools", "plain", "calculator"}
     if unknown:
         raise ConfigError(f"wsagent: --wsagent-agents knows the roles tools, plain and calculator, not {', '.join(sorted(unknown))}")
-    empty = [role for role in ("tools", "plain") if role in pairs and not pairs[role]]
-    if empty:
-        raise ConfigError(f"wsagent: --wsagent-agents needs an agent name for {' and '.join(empty)} (only calculator= may be empty: no calculator agent)")
+    if "tools" in pairs and not pairs["tools"]:
+        raise ConfigError("wsagent: --wsagent-agents needs an agent name for tools (only plain= and calculator= may be empty: no such agent)")
     return Agents(**pairs)
 
 
@@ -299,12 +332,3 @@ def _headers(value: Any) -> tuple[tuple[str, str], ...]:
             raise ConfigError(f"wsagent: header {item!r} is not 'Name: value'")
         headers.append((name.strip(), text.strip()))
     return tuple(headers)
-
-
-def _check_template(template: str) -> None:
-    try:
-        parsed = json.loads(template)
-    except ValueError as exc:
-        raise ConfigError(f"wsagent: --wsagent-start-template is not JSON ({exc.args[0]})") from None
-    if not isinstance(parsed, dict) or not isinstance(parsed.get("type"), str):
-        raise ConfigError("wsagent: --wsagent-start-template must be a JSON object with a string type")

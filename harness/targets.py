@@ -59,7 +59,11 @@ class Target:
     capabilities: frozenset[str] = frozenset()
     health: dict[str, object] = field(default_factory=dict)
     checked: bool = False
-    """Set once a valid token has opened a connection here (the first case's preflight, see :class:`Case`)."""
+    """Set once the preflight ran here (:mod:`harness.preflight`): a valid token connects."""
+    runs_refused: str | None = None
+    """The preflight's line when the golden run did not start: the first case that starts a run stops with it."""
+    learned: dict[str, str] = field(default_factory=dict)
+    """What the target showed once and for all in this process (``ping``: an application ping went unanswered), so later cases do not wait it out."""
 
     def __repr__(self) -> str:  # never the secret, nor the URL's credentials (a failing assertion prints it)
         return f"Target({self.shown!r}, {self.environment!r}, embedded={self.embedded})"

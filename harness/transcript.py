@@ -170,7 +170,7 @@ INFO_TYPES: dict[str, type | tuple[type, ...]] = {
     "headers": dict, "subprotocol": OPTIONAL_TEXT, "answered": bool, "size": int,
 }
 """What the client writes under ``info`` (handshake, close, ping and probe details) and the rules read."""
-START_TEXTS = ("agent", "request", "run_id", "thread_id", "scenario", "claims_user")
+START_TEXTS = ("agent", "request", "run_id", "thread_id", "scenario", "claims_user", "learned")
 """The fields of a run's start note (what the harness asked for) that the rules read as text."""
 
 

@@ -162,6 +162,16 @@ class Run:
         return None
 
     @property
+    def silence(self) -> str:
+        """What a run that got no frame at all is told: nothing came, and for how long the harness waited (or why
+        it did not wait: a run of the same shape got nothing earlier)."""
+        learned = self.spec.get("learned")
+        if isinstance(learned, str) and learned:
+            return f"no frame of the run arrived, and it was not waited for: {learned}"
+        waited = self.spec.get("timeout")
+        return "no frame of the run arrived" + (f" within {waited:g} s" if isinstance(waited, int | float) else "")
+
+    @property
     def refusal(self) -> bool:
         """A run whose only frame is one error: a refusal (EVT-1, 4, 6, 7, 8 do not apply)."""
         return len(self.frames) == 1 and self.frames[0].type in ERROR_TYPES
@@ -293,9 +303,7 @@ class View:
                 what = f"scenario {run.scenario!r}" if run.scenario else f"the run of {run.agent!r}"
                 seen[f"the target refused {what} with {code}"] = None
             elif not run.frames:
-                waited = run.spec.get("timeout")
-                within = f" within {waited:g} s" if isinstance(waited, int | float) else ""
-                seen[f"{run.label} got no frame{within}"] = None
+                seen[f"{run.label}: {run.silence}"] = None
         for conn in self.conns.values():
             status = conn.handshake.info.get("status") if conn.handshake else None
             if conn.note.get("token", "valid") == "valid" and status not in (101, None):

@@ -45,8 +45,8 @@ async def test_client_leaving_mid_run_harms_nobody(wsagent: Case) -> None:
     """Both runs use the ``slow_tool`` scenario, so both are provably in flight when the leaver closes."""
     stayer = await wsagent.connect_ok(wsagent.user("stayer"), e2e=True)
     leaver = await wsagent.connect_ok(wsagent.user("leaver"), e2e=True)
-    staying = await stayer.start_run(wsagent.agents.tools, "keep going", scenario="slow_tool", uses_tools=True)
-    leaving = await leaver.start_run(wsagent.agents.tools, "leave now", scenario="slow_tool", uses_tools=True)
+    staying = await wsagent.start(stayer, request="keep going", scenario="slow_tool")
+    leaving = await wsagent.start(leaver, request="leave now", scenario="slow_tool")
     await leaver.wait_for(in_tool_or_ended(leaving.run_id), wsagent.config.timeout)
     await leaver.close()
     await stayer.wait_for_terminal(staying.run_id, wsagent.config.timeout + SLOW_TOOL_S)

@@ -15,7 +15,7 @@ from harness.errors import ConfigError
     ({"e2e": "maybe"}, "--wsagent-e2e must be one of"),
     ({"timeout": "soon"}, "--wsagent-timeout must be a positive number of seconds"),
     ({"limits": "start=2,lunch=1"}, "knows start, run and silence, not 'lunch'"),
-    ({"agents": "tools="}, "needs an agent name for tools (only calculator= may be empty"),
+    ({"agents": "tools="}, "needs an agent name for tools (only plain= and calculator= may be empty"),
     ({"agents": "tools=researcher,critic=x"}, "knows the roles tools, plain and calculator, not critic"),
     ({"start-template": "[1]"}, "must be a JSON object with a string type"),
     ({"target": "wss://staging.example.com/ws", "environment": "staging"}, "or give the harness --wsagent-secret (WSAGENT_SECRET), or --wsagent-token-file"),

@@ -27,12 +27,6 @@ def ordinary_runs(view: View) -> Iterator[Run]:
     return iter(view.ordinary_runs)
 
 
-def silence(run: Run) -> str:
-    """What a run that got no frame at all is told: nothing came, and for how long the harness waited."""
-    waited = run.spec.get("timeout")
-    return "no frame of the run arrived" + (f" within {waited:g} s" if isinstance(waited, int | float) else "")
-
-
 def _label(run: Run) -> str:
     return run.label
 
@@ -69,7 +63,7 @@ def order(view: View, ctx: Context) -> Iterator[Finding]:
             yield finding("EVT-2", Grade.OK, f"{_label(run)}: refused with one error frame", frames[0].seq)
             continue
         if not frames:
-            yield finding("EVT-2", Grade.FAILED, f"{_label(run)}: {silence(run)}", run.start.seq)
+            yield finding("EVT-2", Grade.FAILED, f"{_label(run)}: {run.silence}", run.start.seq)
             continue
         types = [r.type for r in frames]
         failed: list[str] = []

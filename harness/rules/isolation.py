@@ -12,7 +12,6 @@ from typing import Any
 from harness.grades import Finding, Grade
 from harness.normalize import MISSING, envelope_value, run_id_of, table_value
 from harness.rules.base import Context, finding, rule
-from harness.rules.events import ordinary_runs
 from harness.rules.failures import no_hooks_reason, scenario_runs
 from harness.transcript import Record
 from harness.view import RUN_TYPES, Conn, Run, View, event_key
