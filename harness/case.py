@@ -23,7 +23,7 @@ from harness.errors import ConfigError, TargetShutDown
 from harness.preflight import check_runs, check_target, unanswered
 from harness.grades import Finding, Grade, fails
 from harness.normalize import ERROR_TYPES
-from harness.judge import Verdict, judge, judge_case
+from harness.judge import Verdict, context_meta, judge, judge_case
 from harness.rules import Context
 from harness.targets import Target
 from harness.transcript import Direction, Kind, Transcript
@@ -230,7 +230,9 @@ class Case:
         if not wanted:
             raise RuntimeError("wsagent: mark the test with @pytest.mark.requirement('ID', ...) or pass ids to check()")
         self._raise_if_unjudgeable()
-        outcome = self.outcome = Outcome(judge_case(self.transcript, self.context(), wanted), wanted, self.target)
+        context = self.context()
+        self.transcript.meta.update(ids=list(wanted), **context_meta(context))  # `wsagent check` judges it the same way
+        outcome = self.outcome = Outcome(judge_case(self.transcript, context, wanted), wanted, self.target)
         failing = outcome.failing(self.config.strict)
         if failing:
             pytest.fail(self.describe(failing), pytrace=False)

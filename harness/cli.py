@@ -65,8 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("profiles", help="list the profiles wsagent can see from here, with their source")
 
-    check = commands.add_parser("check", help="judge a recorded transcript (JSON Lines) offline")
-    check.add_argument("transcript", type=Path)
+    check = commands.add_parser("check", help="judge recorded transcripts (JSON Lines) offline, as their cases were judged")
+    check.add_argument("transcripts", type=Path, nargs="+", metavar="transcript")
+    check.add_argument("--json", action="store_true", help="print {file: {ID: grade}} instead of the table")
     check.add_argument("--environment", default=None, help="override the transcript's environment")
     check.add_argument("--strict", action="store_true")
     return parser
@@ -238,29 +239,43 @@ def profiles() -> int:
 
 
 def check(args: argparse.Namespace) -> int:
-    from harness.grades import Grade
-    from harness.judge import judge
-    from harness.rules import Context
+    """Judge each transcript as its case was judged (its IDs, environment, limits and capabilities from its meta);
+    exit 1 when any ID FAILED (or NON-STRICT with ``--strict``). Every file is read before any is judged, so a
+    bad one stops the command with its line before any output."""
+    from harness.grades import Grade, fails
+    from harness.judge import judge_recorded
     from harness.transcript import Transcript
 
-    try:
-        transcript = Transcript.load(args.transcript)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"wsagent: cannot read transcript {args.transcript}: {exc}") from None
-    if not len(transcript):
-        raise ConfigError(f"wsagent: transcript {args.transcript} holds no records: nothing to judge")
-    environment = args.environment or str(transcript.meta.get("environment", "development"))
-    verdict = judge(transcript, Context(environment=environment))
+    transcripts = []
+    for path in args.transcripts:
+        try:
+            transcript = Transcript.load(path)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"wsagent: cannot read transcript {path}: {exc}") from None
+        if not len(transcript):
+            raise ConfigError(f"wsagent: transcript {path} holds no records: nothing to judge")
+        transcripts.append((path, transcript))
     worst = EXIT_OK
-    for req_id, grade in verdict.grades().items():
-        print(f"{req_id:7} {grade.value if grade else '-':10} {CATALOG[req_id].title}")
-        for finding in verdict.of(req_id):
-            if finding.grade in (Grade.FAILED, Grade.NON_STRICT):
-                print(f"        {finding.grade.value}: {finding.message}")
-        if grade is Grade.FAILED or (args.strict and grade is Grade.NON_STRICT):
+    grades: dict[str, dict[str, str]] = {}
+    for path, transcript in transcripts:
+        verdict = judge_recorded(transcript, args.environment)
+        graded = {req_id: grade for req_id, grade in verdict.grades().items() if grade is not None}
+        grades[str(path)] = {req_id: grade.value for req_id, grade in graded.items()}
+        if any(fails(grade, args.strict) for grade in graded.values()):
             worst = EXIT_FAILED
-    if verdict.unknown_types:
-        print("frame types the contract does not know: " + ", ".join(f"{k} ×{v}" for k, v in verdict.unknown_types.items()))
+        if args.json:
+            continue
+        if len(transcripts) > 1:
+            print(f"== {path}")
+        for req_id, grade in graded.items():
+            print(f"{req_id:7} {grade.value:10} {CATALOG[req_id].title}")
+            for finding in verdict.of(req_id):
+                if finding.grade in (Grade.FAILED, Grade.NON_STRICT):
+                    print(f"        {finding.grade.value}: {finding.message}")
+        if verdict.unknown_types:
+            print("frame types the contract does not know: " + ", ".join(f"{k} ×{v}" for k, v in verdict.unknown_types.items()))
+    if args.json:
+        print(json.dumps(grades, indent=2))
     return worst
 
 

@@ -30,6 +30,7 @@ __all__ = ["OPTIONS", "Agents", "HarnessConfig", "Option", "resolve"]
 ENVIRONMENTS = ("development", "test", "staging", "production")
 E2E_MODES = ("headers", "env", "off")
 ID_MODES = ("client", "server")
+TRANSCRIPTS = ("failing", "all")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("production-target", "", "URL of a production target for E2E-3; the embedded run starts one itself"),
     Option("server-args", "", "extra arguments for the embedded reference server, e.g. '--fault NAME' (self-tests)"),
     Option("report-dir", "", "write conformance.json and conformance.md into this folder"),
+    Option("transcripts", "failing", "case transcripts kept under <report-dir>/transcripts for `wsagent check`: failing (not all OK) or all"),
     Option("issuer", "netra-auth-service", "expected token issuer (iss)"),
     Option("audience", "netra-platform", "expected token audience (aud)"),
 )
@@ -128,6 +130,7 @@ class HarnessConfig:
     production_secret: str | None = field(repr=False)
     server_args: tuple[str, ...]
     report_dir: Path | None
+    transcripts: str
     issuer: str
     audience: str
 
@@ -172,15 +175,11 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], profile: Profile | No
     token_file = _existing(raw["token-file"], "token-file")
     secret, source = _secret(raw["secret"], env, environment, token_file, embedded=target is None)
     production_target = _url(str(raw["production-target"]).strip(), "production-target") or None
-    e2e = str(raw["e2e"]).lower()
-    if e2e not in E2E_MODES:
-        raise ConfigError(f"wsagent: --wsagent-e2e must be one of {', '.join(E2E_MODES)}, not {e2e!r}")
+    e2e = _choice(raw["e2e"], "e2e", E2E_MODES)
     template = str(raw["start-template"]).strip() or None
     if template:
         StartTemplate(template)  # a config error now, naming what is wrong, not in the first case
-    ids = str(raw["ids"]).strip().lower()
-    if ids not in ID_MODES:
-        raise ConfigError(f"wsagent: --wsagent-ids must be one of {', '.join(ID_MODES)}, not {ids!r}")
+    ids = _choice(raw["ids"], "ids", ID_MODES)
     thread_ids, run_ids = ("", "") if ids == "server" else (str(raw["thread-id"]).strip(), str(raw["run-id"]).strip())
     IdPattern(thread_ids, "thread-id")
     IdPattern(run_ids, "run-id")
@@ -210,6 +209,7 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], profile: Profile | No
         production_secret=resolve_secret(env, "production") if production_target else None,
         server_args=tuple(shlex.split(str(raw["server-args"]))),
         report_dir=Path(str(raw["report-dir"])) if raw["report-dir"] else None,
+        transcripts=_choice(raw["transcripts"], "transcripts", TRANSCRIPTS),
         issuer=str(raw["issuer"]),
         audience=str(raw["audience"]),
     )
@@ -277,6 +277,13 @@ def _existing(value: Any, name: str) -> Path | None:
     if not path.is_file():
         raise ConfigError(f"wsagent: {name} {str(path)!r} does not exist (set --wsagent-{name} to a readable file)")
     return path
+
+
+def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    text = str(value).strip().lower()
+    if text not in choices:
+        raise ConfigError(f"wsagent: --wsagent-{name} must be one of {', '.join(choices)}, not {text!r}")
+    return text
 
 
 def _bool(value: Any) -> bool:

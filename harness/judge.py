@@ -7,17 +7,18 @@ finding naming the rule, because a frame the contract cannot read is a verdict o
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from harness.catalog import CATALOG
 from harness.grades import Finding, Grade, unexercised, worst
-from harness.rules import RULES, Context
+from harness.rules import RULES, Context, Limits
 from harness.transcript import Transcript
 from harness.view import View
 
-__all__ = ["Verdict", "judge", "judge_case"]
+__all__ = ["Verdict", "context_meta", "judge", "judge_case", "judge_recorded", "recorded_context"]
 
 
 @dataclass
@@ -55,6 +56,35 @@ def judge_case(transcript: Transcript, context: Context, ids: Iterable[str]) -> 
         verdict = _judged(view, context, wanted)
         verdict.findings += unexercised(verdict.findings, wanted, view.obstacles())
     return verdict
+
+
+def judge_recorded(transcript: Transcript, environment: str | None = None) -> Verdict:
+    """Judge a saved transcript as its case was judged (``wsagent check``): the case's IDs, environment, limits and
+    capabilities come from its meta, so a replay gives the live run's grades. A transcript without them (written by
+    hand, or by an older wsagent) is judged for every ID, in the environment given or recorded."""
+    context = recorded_context(transcript.meta, environment)
+    ids = transcript.meta.get("ids")
+    if isinstance(ids, list) and ids and all(isinstance(i, str) and i in CATALOG for i in ids):
+        return judge_case(transcript, context, ids)
+    return judge(transcript, context)
+
+
+def context_meta(context: Context) -> dict[str, Any]:
+    """What a transcript's meta keeps of the context it was judged in (read back by :func:`recorded_context`)."""
+    return {"environment": context.environment, "limits": asdict(context.limits), "capabilities": sorted(context.capabilities)}
+
+
+def recorded_context(meta: Mapping[str, Any], environment: str | None = None) -> Context:
+    """The :class:`Context` a case recorded in its transcript's meta; defaults for whatever is missing or odd."""
+    limits = meta.get("limits")
+    known = {name for name in Limits.__dataclass_fields__}
+    numbers = {k: float(v) for k, v in limits.items() if k in known and isinstance(v, int | float) and not isinstance(v, bool)} if isinstance(limits, dict) else {}
+    capabilities = meta.get("capabilities")
+    return Context(
+        environment=environment or str(meta.get("environment", "development")),
+        limits=Limits(**numbers),
+        capabilities=frozenset(c for c in capabilities if isinstance(c, str)) if isinstance(capabilities, list) else frozenset(),
+    )
 
 
 def _judged(view: View, ctx: Context, ids: Iterable[str]) -> Verdict:

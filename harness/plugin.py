@@ -180,12 +180,13 @@ async def wsagent(request: pytest.FixtureRequest, wsagent_config: HarnessConfig,
 
 def _report(item: pytest.Item, case: Case) -> None:
     """Hand the grades to the controller (the only channel out of an xdist worker); keep the evidence of a case
-    that is not all OK as ``<report-dir>/transcripts/<test>.jsonl``, which ``wsagent check`` judges again offline."""
+    that is not all OK (every case's with ``--wsagent-transcripts=all``) as ``<report-dir>/transcripts/<test>.jsonl``,
+    which ``wsagent check`` judges again offline, as the case was judged."""
     if case.outcome is None:
         return
     item.user_properties.append((PROPERTY, json.dumps(case.outcome.to_dict())))
     report_dir = case.config.report_dir
-    if report_dir is not None and set(case.outcome.grades.values()) != {Grade.OK}:
+    if report_dir is not None and (case.config.transcripts == "all" or set(case.outcome.grades.values()) != {Grade.OK}):
         folder = report_dir / "transcripts"
         folder.mkdir(parents=True, exist_ok=True)
         name = re.sub(r"[^\w.-]+", "_", item.nodeid)

@@ -151,7 +151,8 @@ class Run:
     @cached_property
     def label(self) -> str:
         """How findings name the run: its id (or the id the harness gave), agent and connection."""
-        return f"run {self.run_id if self.run_id is not MISSING else self.given_run_id!r} ({self.agent}) on {self.conn.label}"
+        agent = f" ({self.agent})" if self.agent else ""
+        return f"run {self.run_id if self.run_id is not MISSING else self.given_run_id!r}{agent} on {self.conn.label}"
 
     @cached_property
     def terminal(self) -> Record | None:
@@ -259,10 +260,14 @@ class View:
         itself) are that start's too: one start, several run ids, which EVT-2 and EVT-5 then judge. Of the starts that
         gave the thread, the latest before the frames takes them."""
         for rid, records in by_id.items():
-            if rid in claimed or rid in given_runs or (runs and _names_another_user(records, runs[0].conn)):
+            if rid in claimed or rid in given_runs:
                 continue
             carried = {rid} | {thread for r in records if isinstance(thread := envelope_value(r.frame, "thread_id"), str)}
-            owners = [run for run in runs if run.spec.get("thread_id") in carried and run.start.seq < records[0].seq]
+            owners = [
+                run for run in runs
+                if run.spec.get("thread_id") in carried and run.start.seq < records[0].seq
+                and not _names_another_user(records, run.conn, run.spec.get("claims_user"))
+            ]
             if owners:
                 owner = owners[-1]
                 claimed.add(rid)
@@ -275,7 +280,7 @@ class View:
     def _may_answer(records: list[Record], start: Record, conn: Conn, threads: dict[Any, set[int]]) -> bool:
         """Could these frames (one run id, no given one) answer ``start``? Not when they name another user, or a
         thread that only other starts gave."""
-        if _names_another_user(records, conn):
+        if _names_another_user(records, conn, start.note["start"].get("claims_user")):
             return False
         for record in records:
             thread = envelope_value(record.frame, "thread_id")
@@ -356,11 +361,12 @@ class View:
         return counts
 
 
-def _names_another_user(records: list[Record], conn: Conn) -> bool:
-    """Do these frames carry a ``user_id`` other than the connection's user (another user's run: ISO-1's)?"""
+def _names_another_user(records: list[Record], conn: Conn, claimed: Any = None) -> bool:
+    """Do these frames carry a ``user_id`` other than the connection's user (another user's run: ISO-1's)? The user a
+    start claims (SEC-1) is not another user for that start: its run acting as them is SEC-1's finding."""
     for record in records:
         user = envelope_value(record.frame, "user_id")
-        if isinstance(user, str) and conn.user is not None and user != conn.user:
+        if isinstance(user, str) and conn.user is not None and user not in (conn.user, claimed):
             return True
     return False
 

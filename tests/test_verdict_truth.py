@@ -143,6 +143,30 @@ def test_another_users_run_on_a_connection_is_iso1_alone() -> None:
     assert grades(verdict.findings, ("ISO-1", "ISO-3", "EVT-2", "EVT-5")) == {"ISO-1": FAILED, "ISO-3": OK, "EVT-2": OK, "EVT-5": OK}
 
 
+def test_a_run_acting_for_a_claimed_user_is_sec1_alone() -> None:
+    """A target that trusts the payload's user_id runs the attacker's start as the victim and streams it back to the
+    attacker: SEC-1 fails (a user acted as another); ISO-1 does not, since no run of another user reached anyone."""
+    script = Script().connect("v1", "victim").connect("a1", "attacker")
+    script.start("a1", None, "thread_a", claims_user="victim")
+    script.recv_all("a1", canonical_run("victim", "server_run_1", "thread_a"))
+    verdict = judge(script.transcript, DEV, ["SEC-1", "ISO-1"])
+    assert grades(verdict.findings, ("SEC-1", "ISO-1")) == {"SEC-1": FAILED, "ISO-1": OK}
+    assert "runs as user_id 'victim'" in verdict.of("SEC-1")[0].message
+
+
+def test_a_borrowed_thread_is_judged_by_the_thread_the_owner_gave() -> None:
+    """The target does not echo thread ids in agent_started: the owner's given thread still makes the intruder's
+    start with it a SEC-1 case, judged on what crossed users (here nothing)."""
+    bare = [{k: v for k, v in frame.items() if k != "thread_id"} for frame in canonical_run("owner", "run_o", "thread_o")]
+    script = Script().connect("o1", "owner").connect("i1", "intruder")
+    script.start("o1", None, "thread_o").recv_all("o1", bare)
+    intruder = [{k: v for k, v in frame.items() if k != "thread_id"} for frame in canonical_run("intruder", "run_i", "thread_o")]
+    script.start("i1", None, "thread_o").recv_all("i1", intruder)
+    verdict = judge(script.transcript, DEV, ["SEC-1"])
+    assert {f.grade for f in verdict.of("SEC-1")} == {OK}
+    assert any("'intruder' with thread 'thread_o' of another user" in f.message for f in verdict.of("SEC-1"))
+
+
 # 5. A handshake that fails inside one case is that case's finding, never a run abort ---------------------------------
 
 

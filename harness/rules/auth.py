@@ -229,7 +229,7 @@ def e2e_never_skips_auth(view: View, ctx: Context) -> Iterator[Finding]:
             continue
         if granted:
             grade = Grade.FAILED if ctx.production else Grade.NON_STRICT
-            what += " on an E2E connection (E2E mode skipped token verification)"
+            what += " with the E2E headers (E2E mode must never skip token verification)"
         yield finding("E2E-2", grade, f"{_describe(conn)} with E2E headers: {what}", *_frames(conn))
 
 

@@ -20,12 +20,15 @@ from harness.view import RUN_TYPES, Conn, Run, View, event_key
 def foreign_frames(view: View, conn: Conn) -> list[tuple[Record, str]]:
     """Frames on ``conn`` that belong to another user: a foreign user_id, or a run its user did not start.
 
-    ``connection_established`` is not one: the connection's own identity, AUTH-4's to judge (PROTOCOL §8)."""
+    ``connection_established`` is not one: the connection's own identity, AUTH-4's to judge; nor is a frame of a run
+    this user started (PROTOCOL §8: ISO-1 fires only when another user's run or data reached a user)."""
     own_runs = view.run_ids_by_user.get(conn.user, set())
     leaks: list[tuple[Record, str]] = []
     for record in conn.frames:
         if record.type == "connection_established":
             continue
+        if record.type in RUN_TYPES and isinstance(own := run_id_of(record.frame), str) and own in own_runs:
+            continue  # a run this user started, whatever user it claims to act for: SEC-1 and EVT-5 judge that
         user = envelope_value(record.frame, "user_id")
         if isinstance(user, str) and user != conn.user:
             leaks.append((record, f"{record.type} #{record.seq} for user_id {user!r}"))
@@ -158,10 +161,10 @@ def _left_mid_run(run: Run) -> bool:
 @rule("SEC-1")
 def no_impersonation(view: View, ctx: Context) -> Iterator[Finding]:
     threads_of: dict[Any, set[str | None]] = {}
-    for run in view.runs:
-        for record in run.events[:1]:
-            thread = envelope_value(record.frame, "thread_id")
-            if isinstance(thread, Hashable):  # a malformed thread id is EVT-4's finding
+    for run in view.runs:  # a thread is a user's once a run of theirs named it or the target gave it to them
+        named = [run.spec.get("thread_id")] + [envelope_value(record.frame, "thread_id") for record in run.events[:1]]
+        for thread in named:
+            if isinstance(thread, str) and thread:  # a malformed thread id is EVT-4's finding
                 threads_of.setdefault(thread, set()).add(run.user)
     for run in view.runs:
         claimed = run.spec.get("claims_user")
