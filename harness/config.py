@@ -5,7 +5,9 @@ options and ini keys from that table, the README's option table is generated fro
 the sources into one frozen :class:`HarnessConfig`. The signing secret is the exception: CLI or environment only,
 never ini (an ini file is committed; a secret must not be).
 
-Any problem is a :class:`harness.errors.ConfigError` whose text is one line saying what to set.
+Any problem is a :class:`harness.errors.ConfigError` whose text is one line saying what to set. It names the
+setting as the user spelled it (``wsagent run --NAME``, pytest's ``--wsagent-NAME``, the variable or the ini key),
+then the other spellings: the resolver records where each value came from (:class:`Given`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from harness.errors import ConfigError
 from harness.rules import Limits
 from harness.secrets import resolve_secret, secret_source
 
-__all__ = ["OPTIONS", "Agents", "HarnessConfig", "Option", "resolve"]
+__all__ = ["OPTIONS", "RUN_GIVEN", "Agents", "Given", "HarnessConfig", "Option", "resolve"]
 
 ENVIRONMENTS = ("development", "test", "staging", "production")
 E2E_MODES = ("headers", "env", "off")
@@ -42,6 +44,11 @@ class Option:
     @property
     def cli(self) -> str:
         return f"--wsagent-{self.name}"
+
+    @property
+    def run(self) -> str:
+        """The spelling of ``wsagent run``, which hands the value on to pytest as :attr:`cli`."""
+        return f"--{self.name}"
 
     @property
     def env(self) -> str:
@@ -76,6 +83,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("issuer", "netra-auth-service", "expected token issuer (iss)"),
     Option("audience", "netra-platform", "expected token audience (aud)"),
 )
+
+
+RUN_GIVEN = "WSAGENT_RUN_GIVEN"
+"""Set by ``wsagent run`` in its pytest child's environment: the options the user gave as ``--NAME``, comma
+separated. Its presence says the user speaks ``wsagent run``, so a hint names those spellings."""
+
+BY_NAME: dict[str, Option] = {opt.name: opt for opt in OPTIONS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,77 +139,121 @@ class HarnessConfig:
 Source = Callable[[Option], "str | list[str] | bool | None"]
 
 
+@dataclass(frozen=True)
+class Given:
+    """The raw value of every option and the spelling it came from, so an error names what the user typed.
+
+    ``sources`` maps an option's name to that spelling; an option left at its default has none. ``run`` says the
+    user speaks ``wsagent run`` (hints then name ``--NAME``, not pytest's ``--wsagent-NAME``).
+    """
+
+    values: Mapping[str, Any]
+    sources: Mapping[str, str]
+    run: bool = False
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def spelling(self, name: str) -> str:
+        """How to set the option on the command line the user is using: for a hint about a value not given."""
+        opt = BY_NAME[name]
+        return opt.run if self.run else opt.cli
+
+    def error(self, name: str, problem: str) -> ConfigError:
+        """``wsagent: <spelling used> <problem> (the same setting: <the other spellings>)``."""
+        opt = BY_NAME[name]
+        used = self.sources.get(name, f"the default of {opt.run}")
+        others = {opt.run: "for wsagent run", opt.cli: "for pytest", opt.env: "in the environment"}
+        shown = ", ".join(f"{spelling} {where}" for spelling, where in others.items() if spelling != used)
+        return ConfigError(f"wsagent: {used} {problem} (the same setting: {shown})")
+
+    def parsed(self, name: str, convert: Callable[[Any], Any]) -> Any:
+        """``convert(value)``; its :class:`ValueError` becomes the one line naming where the value came from."""
+        try:
+            return convert(self.values[name])
+        except ValueError as exc:
+            raise self.error(name, str(exc)) from None
+
+
 def resolve(cli: Source, ini: Source, environ: Mapping[str, str] | None = None) -> HarnessConfig:
-    """Resolve every option from its sources, in order of precedence, and validate the result."""
+    """Resolve every option from its sources, in order of precedence, and validate the result.
+
+    A value on the command line is named as ``wsagent run`` spelled it when that command says it gave it
+    (:data:`RUN_GIVEN`), else as pytest's option.
+    """
     env = os.environ if environ is None else environ
-    raw: dict[str, Any] = {}
+    run_given = env.get(RUN_GIVEN)
+    by_run = set((run_given or "").split(","))
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for opt in OPTIONS:
-        value = cli(opt)
-        if value in (None, "", [], False):
-            value = env.get(opt.env) or None
-        if value is None and opt.ini:
-            value = ini(opt) or None
-        raw[opt.name] = opt.default if value is None else value
-    return _build(raw, env)
+        found = (
+            (opt.run if opt.name in by_run else opt.cli, cli(opt)),
+            (opt.env, env.get(opt.env)),
+            (f"{opt.ini_key} (pytest ini)", ini(opt) if opt.ini else None),
+        )
+        for source, value in found:
+            if value not in (None, "", [], False):
+                values[opt.name], sources[opt.name] = value, source
+                break
+        else:
+            values[opt.name] = opt.default
+    return _build(Given(values, sources, run=run_given is not None), env)
 
 
-def _build(raw: Mapping[str, Any], env: Mapping[str, str]) -> HarnessConfig:
-    environment = str(raw["environment"]).strip().lower()
-    if environment not in ENVIRONMENTS:
-        raise ConfigError(f"wsagent: environment {environment!r} is not one of {', '.join(ENVIRONMENTS)} (set --wsagent-environment or WSAGENT_ENVIRONMENT)")
-    target = _url(str(raw["target"]).strip(), "target") or None
-    token_file = _existing(raw["token-file"], "token-file")
-    secret, source = _secret(raw["secret"], env, environment, token_file, embedded=target is None)
-    production_target = _url(str(raw["production-target"]).strip(), "production-target") or None
-    e2e = str(raw["e2e"]).lower()
-    if e2e not in E2E_MODES:
-        raise ConfigError(f"wsagent: --wsagent-e2e must be one of {', '.join(E2E_MODES)}, not {e2e!r}")
-    template = str(raw["start-template"]).strip() or None
-    if template:
-        _check_template(template)
+def _build(given: Given, env: Mapping[str, str]) -> HarnessConfig:
+    environment = given.parsed("environment", _environment)
+    target = given.parsed("target", _url) or None
+    token_file = given.parsed("token-file", _existing)
+    secret, source = _secret(given, env, environment, token_file, embedded=target is None)
+    production_target = given.parsed("production-target", _url) or None
+    template = given.parsed("start-template", _template)
     return HarnessConfig(
         target=target,
         environment=environment,
         secret=secret,
         secret_source=source,
         token_file=token_file,
-        e2e=e2e,
-        strict=_bool(raw["strict"]),
-        timeout=_seconds(raw["timeout"], "timeout"),
-        open_timeout=_seconds(raw["open-timeout"], "open-timeout"),
-        session_timeout=_seconds(raw["session-timeout"], "session-timeout"),
-        limits=_limits(str(raw["limits"])),
-        capabilities=frozenset(c.strip() for c in str(raw["capabilities"]).split(",") if c.strip()),
+        e2e=given.parsed("e2e", _e2e),
+        strict=_bool(given["strict"]),
+        timeout=given.parsed("timeout", _seconds),
+        open_timeout=given.parsed("open-timeout", _seconds),
+        session_timeout=given.parsed("session-timeout", _seconds),
+        limits=given.parsed("limits", _limits),
+        capabilities=frozenset(c.strip() for c in str(given["capabilities"]).split(",") if c.strip()),
         start_template=template,
-        agents=_agents(str(raw["agents"])),
-        headers=_headers(raw["header"]),
-        ca_bundle=_existing(raw["ca-bundle"], "ca-bundle"),
-        insecure=_bool(raw["insecure"]),
-        allow_noisy=_bool(raw["allow-noisy"]),
+        agents=given.parsed("agents", _agents),
+        headers=given.parsed("header", _headers),
+        ca_bundle=given.parsed("ca-bundle", _existing),
+        insecure=_bool(given["insecure"]),
+        allow_noisy=_bool(given["allow-noisy"]),
         production_target=production_target,
         production_secret=resolve_secret(env, "production") if production_target else None,
-        server_args=tuple(shlex.split(str(raw["server-args"]))),
-        report_dir=Path(str(raw["report-dir"])) if raw["report-dir"] else None,
-        issuer=str(raw["issuer"]),
-        audience=str(raw["audience"]),
+        server_args=tuple(shlex.split(str(given["server-args"]))),
+        report_dir=Path(str(given["report-dir"])) if given["report-dir"] else None,
+        issuer=str(given["issuer"]),
+        audience=str(given["audience"]),
     )
 
 
-def _secret(given: Any, env: Mapping[str, str], environment: str, token_file: Path | None, *, embedded: bool) -> tuple[str | None, str]:
+def _secret(given: Given, env: Mapping[str, str], environment: str, token_file: Path | None, *, embedded: bool) -> tuple[str | None, str]:
     """The signing secret and where it came from (a name, never the value).
 
     The embedded server needs no user secret: without one the harness makes a random one and hands it to both sides.
     """
-    if given:
-        return str(given), "WSAGENT_SECRET" if env.get("WSAGENT_SECRET") == str(given) else "--wsagent-secret"
+    if given["secret"]:
+        return str(given["secret"]), given.sources["secret"]
     try:
         return resolve_secret(env, environment), secret_source(env, environment)
     except ConfigError as exc:
         if token_file is not None:
-            return None, "--wsagent-token-file"
+            return None, given.sources["token-file"]
         if embedded:
             return None, "a random secret shared with the embedded server"
-        raise ConfigError(f"{exc}; or give the harness --wsagent-secret (WSAGENT_SECRET), or --wsagent-token-file with pre-issued tokens") from None
+        raise ConfigError(
+            f"{exc}; or give the harness {given.spelling('secret')} ({BY_NAME['secret'].env}), "
+            f"or {given.spelling('token-file')} with pre-issued tokens"
+        ) from None
 
 
 def changed_settings(config: HarnessConfig) -> list[tuple[str, str]]:
@@ -223,25 +281,43 @@ def safe_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "[REDACTED-QUERY]" if parts.query else "", ""))
 
 
-def _url(value: str, name: str) -> str:
-    if not value:
+# The converters below raise ValueError with the problem alone; Given.parsed names the spelling the value came from.
+
+
+def _environment(value: Any) -> str:
+    environment = str(value).strip().lower()
+    if environment not in ENVIRONMENTS:
+        raise ValueError(f"{environment!r} is not one of {', '.join(ENVIRONMENTS)}")
+    return environment
+
+
+def _e2e(value: Any) -> str:
+    mode = str(value).strip().lower()
+    if mode not in E2E_MODES:
+        raise ValueError(f"{mode!r} is not one of {', '.join(E2E_MODES)}")
+    return mode
+
+
+def _url(value: Any) -> str:
+    text = str(value).strip()
+    if not text:
         return ""
-    parts = urlsplit(value)
+    parts = urlsplit(text)
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise ConfigError(f"wsagent: {name} {safe_url(value)!r} is not a ws:// or wss:// URL with a host (e.g. wss://staging.example.com/ws)")
+        raise ValueError(f"{safe_url(text)!r} is not a ws:// or wss:// URL with a host (e.g. wss://staging.example.com/ws)")
     try:
         parts.port
     except ValueError:
-        raise ConfigError(f"wsagent: {name} {safe_url(value)!r} has an invalid port") from None
-    return value
+        raise ValueError(f"{safe_url(text)!r} has an invalid port") from None
+    return text
 
 
-def _existing(value: Any, name: str) -> Path | None:
+def _existing(value: Any) -> Path | None:
     if not value:
         return None
     path = Path(str(value)).expanduser()
     if not path.is_file():
-        raise ConfigError(f"wsagent: {name} {str(path)!r} does not exist (set --wsagent-{name} to a readable file)")
+        raise ValueError(f"{str(path)!r} is not a readable file")
     return path
 
 
@@ -249,62 +325,66 @@ def _bool(value: Any) -> bool:
     return value is True or str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
-def _seconds(value: Any, name: str) -> float:
+def _seconds(value: Any) -> float:
     try:
         seconds = float(value)
     except (TypeError, ValueError):
         seconds = -1.0
     if seconds <= 0:
-        raise ConfigError(f"wsagent: --wsagent-{name} must be a positive number of seconds, not {value!r}")
+        raise ValueError(f"{value!r} is not a positive number of seconds")
     return seconds
 
 
-def _pairs(text: str, name: str) -> dict[str, str]:
+def _pairs(text: str) -> dict[str, str]:
     pairs: dict[str, str] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         key, sep, value = item.partition("=")
         if not sep:
-            raise ConfigError(f"wsagent: --wsagent-{name} takes key=value pairs separated by commas, not {item!r}")
+            raise ValueError(f"takes key=value pairs separated by commas, not {item!r}")
         pairs[key.strip()] = value.strip()
     return pairs
 
 
-def _limits(text: str) -> Limits:
+def _limits(value: Any) -> Limits:
     known = {"start": "start_s", "run": "run_s", "silence": "silence_s"}
     values: dict[str, float] = {}
-    for key, value in _pairs(text, "limits").items():
+    for key, seconds in _pairs(str(value)).items():
         if key not in known:
-            raise ConfigError(f"wsagent: --wsagent-limits knows start, run and silence, not {key!r}")
-        values[known[key]] = _seconds(value, "limits")
+            raise ValueError(f"knows start, run and silence, not {key!r}")
+        values[known[key]] = _seconds(seconds)
     return Limits(**values)
 
 
-def _agents(text: str) -> Agents:
-    pairs = _pairs(text, "agents")
+def _agents(value: Any) -> Agents:
+    pairs = _pairs(str(value))
     unknown = set(pairs) - {"tools", "plain", "calculator"}
     if unknown:
-        raise ConfigError(f"wsagent: --wsagent-agents knows the roles tools, plain and calculator, not {', '.join(sorted(unknown))}")
+        raise ValueError(f"knows the roles tools, plain and calculator, not {', '.join(sorted(unknown))}")
     empty = [role for role in ("tools", "plain") if role in pairs and not pairs[role]]
     if empty:
-        raise ConfigError(f"wsagent: --wsagent-agents needs an agent name for {' and '.join(empty)} (only calculator= may be empty: no calculator agent)")
+        raise ValueError(f"needs an agent name for {' and '.join(empty)} (only calculator= may be empty: no calculator agent)")
     return Agents(**pairs)
 
 
 def _headers(value: Any) -> tuple[tuple[str, str], ...]:
     items = value if isinstance(value, list) else str(value or "").split(";")
     headers = []
-    for item in filter(None, (i.strip() for i in items)):
+    for number, item in enumerate(filter(None, (i.strip() for i in items)), start=1):
         name, sep, text = item.partition(":")
-        if not sep or not name.strip():
-            raise ConfigError(f"wsagent: header {item!r} is not 'Name: value'")
+        if not sep or not name.strip():  # the item is not quoted: it may well be a credential
+            raise ValueError(f"item {number} is not 'Name: value'")
         headers.append((name.strip(), text.strip()))
     return tuple(headers)
 
 
-def _check_template(template: str) -> None:
+def _template(value: Any) -> str | None:
+    template = str(value).strip() or None
+    if template is None:
+        return None
     try:
         parsed = json.loads(template)
     except ValueError as exc:
-        raise ConfigError(f"wsagent: --wsagent-start-template is not JSON ({exc.args[0]})") from None
+        raise ValueError(f"is not JSON ({exc.args[0]})") from None
     if not isinstance(parsed, dict) or not isinstance(parsed.get("type"), str):
-        raise ConfigError("wsagent: --wsagent-start-template must be a JSON object with a string type")
+        raise ValueError("must be a JSON object with a string type")
+    return template
