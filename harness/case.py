@@ -22,6 +22,7 @@ from harness.config import HarnessConfig, changed_settings, safe_url
 from harness.errors import ConfigError, SecretMismatch, TargetError, TargetShutDown
 from harness.grades import Finding, Grade
 from harness.judge import Verdict, judge
+from harness.quote import quote
 from harness.rules import Context
 from harness.rules.auth import auth_failed_body
 from harness.targets import Target
@@ -282,7 +283,7 @@ class Case:
                 if 0 <= index < len(self.transcript):
                     record = self.transcript[index]
                     shown = record.text if record.text is not None else record.info
-                    lines.append(f"    #{index} {record.conn} {record.direction.value} {record.kind.value}: {str(shown)[:200]}")
+                    lines.append(f"    #{index} {record.conn} {record.direction.value} {record.kind.value}: {quote(shown)}")
         lines.append(f"reproduce: {self.reproduce(sorted({f.rule for f in findings}))}")
         return "\n".join(lines)
 
