@@ -9,9 +9,11 @@ controller in ``user_properties`` for the reports.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
@@ -21,7 +23,7 @@ from harness.case import Case
 from harness.catalog import CATALOG, selection
 from harness.cli import SUITES
 from harness.collector import ABORTED_FILE, IDS_PROPERTY, PROPERTY, WAIT_PROPERTY, Collector
-from harness.config import OPTIONS, HarnessConfig, resolve
+from harness.config import OPTIONS, RUN_GIVEN, HarnessConfig, resolve
 from harness.errors import HarnessError
 from harness.grades import Grade
 from harness.progress import Progress
@@ -63,11 +65,25 @@ def pytest_configure(config: pytest.Config) -> None:
             # before collection: an unreachable URL is one line, not a session of errors
             check_reachable(harness_config.target, harness_config.open_timeout)
     except HarnessError as exc:
-        raise pytest.UsageError(str(exc)) from None
+        _stop_before_session(config, str(exc))
     config.stash[STARTED_KEY] = time.monotonic()
     config.pluginmanager.register(Collector(config.stash[CONFIG_KEY]), "wsagent-collector")
     if config.getoption("--wsagent-progress") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(Progress(config), "wsagent-progress")
+
+
+def _stop_before_session(config: pytest.Config, message: str) -> NoReturn:
+    """A misconfiguration stops pytest before any case (pytest's usage error, exit 4) with the one line.
+
+    Under ``wsagent run`` the line goes to the report folder instead, and pytest says nothing: that command writes it
+    into conformance.json/.md and prints it as its own last line, once.
+    """
+    report_dir = config.getoption("--wsagent-report-dir")
+    if RUN_GIVEN in os.environ and report_dir:
+        Path(report_dir).mkdir(parents=True, exist_ok=True)
+        (Path(report_dir) / ABORTED_FILE).write_text(message, encoding="utf-8")
+        raise pytest.UsageError()  # pytest prints a usage error's arguments, and this one has none
+    raise pytest.UsageError(message)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

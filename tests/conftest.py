@@ -1,4 +1,5 @@
-"""Project tests: the self-test's fault × requirement matrix and mutation score, printed on the controller."""
+"""Project tests: the self-test's fault × requirement matrix and mutation score, printed on the controller; and no
+test writes into the job summary of the CI that runs them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,12 @@ import pytest
 from harness.catalog import CATALOG
 
 SHORT = {"OK": ".", "FAILED": "F", "NON-STRICT": "n", "SKIPPED": "s", "ERROR": "E", "NOT RUN": " "}
+
+
+@pytest.fixture(autouse=True)
+def no_job_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``wsagent run`` appends to ``$GITHUB_STEP_SUMMARY``; the project's own tests must not, in GitHub Actions."""
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
