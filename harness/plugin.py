@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-from harness.allure_report import timeline
+from harness.allure_report import REQUIREMENT_LABEL, timeline
 from harness.case import Case
 from harness.catalog import CATALOG, selection
 from harness.cli import SUITES
@@ -208,8 +208,21 @@ def _report(item: pytest.Item, case: Case) -> None:
         (folder / f"{name}.jsonl").write_text(case.transcript.dumps(), encoding="utf-8")
 
 
+def _label(ids: tuple[str, ...]) -> None:
+    """The case's area (epic) and requirement IDs on its Allure page, set at setup so a case skipped by a fixture is
+    grouped by requirement too; the controller adds "ID GRADE: title" features once the grades are known."""
+    try:
+        import allure
+    except ImportError:  # allure-pytest is a dependency; this only guards a broken install
+        return
+    for req_id in ids:
+        allure.dynamic.label(REQUIREMENT_LABEL, req_id)
+    for area in dict.fromkeys(CATALOG[req_id].area.value for req_id in ids):
+        allure.dynamic.epic(area)
+
+
 def _attach(case: Case) -> None:
-    """Labels, the redacted transcript, the findings and, for a failure, its timeline, on the test's Allure page.
+    """The redacted transcript, the findings and, for a failure, its timeline, on the test's Allure page.
 
     Called at the end of the test's call phase: attached later (fixture teardown) they would land under the
     fixture's "tear down" section instead of the test itself.
@@ -218,11 +231,6 @@ def _attach(case: Case) -> None:
         import allure
     except ImportError:  # allure-pytest is a dependency; this only guards a broken install
         return
-    for req_id in case.ids:
-        allure.dynamic.label("requirement", req_id)
-        allure.dynamic.feature(req_id)
-    for area in dict.fromkeys(CATALOG[req_id].area.value for req_id in case.ids):
-        allure.dynamic.epic(area)
     allure.attach(case.transcript.dumps(), "transcript.jsonl", allure.attachment_type.JSON)
     if case.outcome is None:
         return
@@ -253,6 +261,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     ids = requirement_ids(item)
     if ids:
         item.user_properties.append((IDS_PROPERTY, ",".join(ids)))
+        _label(ids)
     wait = item.get_closest_marker("deliberate_wait")
     if wait is not None:
         seconds, reason = wait.args

@@ -332,7 +332,7 @@ def test_failed_case_has_a_marked_timeline(faulty_run: tuple[Path, int]) -> None
         assert "reproduce: wsagent run --only EVT-2" in text
         marked = [line for line in text.splitlines() if line.startswith(">> #")]
         assert marked and all("agent_started" in line for line in marked)
-        assert {"feature", "epic"} <= {label["name"] for label in result["labels"]}
+        assert "EVT-2 FAILED: One agent_started first, one terminal frame last, nothing after it" in [label["value"] for label in result["labels"] if label["name"] == "feature"]
         epics = [label["value"] for label in result["labels"] if label["name"] == "epic"]
         assert "events" in epics and len(epics) == len(set(epics))
 
