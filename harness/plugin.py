@@ -8,15 +8,17 @@ controller in ``user_properties`` for the reports.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
+import pytest_asyncio
 
 from harness.allure_report import REQUIREMENT_LABEL, timeline
 from harness.case import Case
@@ -86,7 +88,42 @@ def _stop_before_session(config: pytest.Config, message: str) -> NoReturn:
     raise pytest.UsageError(message)
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> Generator[None, Any, Any]:
+    """An async test that asks for a wsagent fixture runs under pytest-asyncio whatever its mode: marked before pytest
+    makes the item, so a user's configuration needs no ``asyncio_mode = auto`` for our fixtures."""
+    if inspect.iscoroutinefunction(obj) and not _marked_asyncio(obj) and any(n == "wsagent" or n.startswith("wsagent_") for n in _parameters(obj)):
+        pytest.mark.asyncio(obj)
+    return (yield)
+
+
+def _parameters(obj: Any) -> list[str]:
+    try:
+        return list(inspect.signature(obj).parameters)
+    except (TypeError, ValueError):
+        return []
+
+
+def _marked_asyncio(obj: Any) -> bool:
+    return any(getattr(mark, "name", None) == "asyncio" for mark in getattr(obj, "pytestmark", []))
+
+
+def _not_run_by_asyncio(item: pytest.Item) -> bool:
+    """An async test that reaches the ``wsagent`` fixture only through one of the user's fixtures, in strict mode:
+    pytest-asyncio would not run it, and pytest's own error would not say what to add."""
+    function = getattr(item, "obj", None)
+    return (inspect.iscoroutinefunction(function) and "wsagent" in getattr(item, "fixturenames", ())
+            and item.get_closest_marker("asyncio") is None)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unrun = [item.nodeid for item in items if _not_run_by_asyncio(item)]
+    if unrun:
+        raise pytest.UsageError(
+            f"wsagent: pytest-asyncio does not run {unrun[0]}{f' and {len(unrun) - 1} more' if len(unrun) > 1 else ''}: add "
+            "asyncio_mode = auto (and asyncio_default_fixture_loop_scope = function) to your pytest configuration, "
+            "or mark the test @pytest.mark.asyncio"
+        )
     for item in items:
         for mark in item.iter_markers("requirement"):
             unknown = [i for i in mark.args if i not in CATALOG]
@@ -179,7 +216,7 @@ def _target_or_skip(config: pytest.Config, make: Callable[[], Target | str]) -> 
     return target
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="function")  # not @pytest.fixture: pytest-asyncio's strict mode runs only its own
 async def wsagent(request: pytest.FixtureRequest, wsagent_config: HarnessConfig, wsagent_target: Target, wsagent_targets: Targets) -> AsyncIterator[Case]:
     """A case bound to the main target; call ``check()`` at the end to judge it."""
     item = request.node

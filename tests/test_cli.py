@@ -150,3 +150,40 @@ def test_finding_quotes_a_frame_whole_fields_first(tmp_path: Path) -> None:
         frame = line.split("received text: ", 1)[1]
         assert re.fullmatch(r'\{"type": "agent_started", "run_id": "[^"]*", .*\}', frame) and len(frame) <= 200, frame
         assert re.search(r', … \d+ more fields?\}$', frame) or json.loads(frame), frame
+
+
+def users_pytest(folder: Path, test_file: str) -> subprocess.CompletedProcess[str]:
+    """``pytest`` in a user's project that has ``test_mine.py`` and an empty pytest.ini: no asyncio settings."""
+    (folder / "pytest.ini").write_text("[pytest]\n")
+    (folder / "test_mine.py").write_text(test_file)
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=folder, env=user_env(), timeout=120)
+
+
+def test_own_async_test_needs_no_asyncio_settings(tmp_path: Path) -> None:
+    done = users_pytest(tmp_path, (
+        "import pytest\n\n\n"
+        "@pytest.mark.requirement('EVT-1')\n"
+        "async def test_my_agent(wsagent):\n"
+        "    conn = await wsagent.connect_ok()\n"
+        "    await wsagent.run(conn, 'researcher', 'find three facts')\n"
+        "    wsagent.check()\n"
+    ))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "1 passed" in done.stdout.splitlines()[-1]
+
+
+def test_async_test_reaching_wsagent_through_a_fixture_gets_a_wsagent_line(tmp_path: Path) -> None:
+    done = users_pytest(tmp_path, (
+        "import pytest\n\n\n"
+        "@pytest.fixture\n"
+        "async def mine(wsagent):\n"
+        "    return wsagent\n\n\n"
+        "async def test_my_agent(mine):\n"
+        "    pass\n"
+    ))
+    assert done.returncode == 4
+    assert done.stderr.strip().splitlines()[-1] == (
+        "ERROR: wsagent: pytest-asyncio does not run test_mine.py::test_my_agent: add asyncio_mode = auto (and "
+        "asyncio_default_fixture_loop_scope = function) to your pytest configuration, or mark the test @pytest.mark.asyncio"
+    )
