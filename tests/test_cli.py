@@ -187,3 +187,24 @@ def test_async_test_reaching_wsagent_through_a_fixture_gets_a_wsagent_line(tmp_p
         "ERROR: wsagent: pytest-asyncio does not run test_mine.py::test_my_agent: add asyncio_mode = auto (and "
         "asyncio_default_fixture_loop_scope = function) to your pytest configuration, or mark the test @pytest.mark.asyncio"
     )
+
+
+def test_selftest_matrix_fits_120_columns_with_whole_ids(tmp_path: Path) -> None:
+    """The project's own summary hook (tests/conftest.py), fed three self-test rows, prints as ``pytest -n 2`` does."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_rows.py").write_text(
+        "import json\nimport pytest\n\n\n"
+        "@pytest.mark.parametrize('fault', ['(none)', 'completed_before_tool_completed', 'fresh_execution_id_on_completion'])\n"
+        "def test_row(fault, record_property):\n"
+        "    breaks = {} if fault == '(none)' else {'EVT-3': 'FAILED', 'SEC-2': 'FAILED'}\n"
+        "    record_property('selftest', json.dumps({'fault': fault, 'breaks': breaks, 'grades': {'AUTH-1': 'OK', **breaks}}))\n"
+    )
+    cmd = [sys.executable, "-m", "pytest", "-p", "tests.conftest", "-p", "no:cacheprovider", "-q", "-c", str(tmp_path / "pytest.ini"), str(tmp_path)]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=user_env(COLUMNS="200"), timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    table = done.stdout.split("the fault declares it)\n")[1].split("mutation score")[0].splitlines()
+    assert max(len(line) for line in table) <= 120
+    headers = [line.split()[1:] for line in table if line.startswith("fault ")]
+    assert len(headers) > 1 and [i for header in headers for i in header] == list(CATALOG)
+    assert "fresh_execution_id_on_completion" in [line.split()[0] for line in table if line]
+    assert done.stdout.splitlines()[-2] == "mutation score: 2/2 faults caught (100%); false failures: 0"
