@@ -210,7 +210,9 @@ def _table(data: dict[str, Any]) -> list[str]:
     ]
     if data.get("aborted"):
         code = f" (exit {data['exit_code']})" if "exit_code" in data else ""
-        lines += ["", f"**Run aborted, not a verdict:** {str(data['aborted']).removeprefix('wsagent: ')}{code}. The grades below cover only the cases that ran."]
+        ran = any(row["grade"] != NOT_RUN for row in data["requirements"].values())
+        scope = "The grades below cover only the cases that ran." if ran else "No case ran."
+        lines += ["", f"**Run aborted, not a verdict:** {str(data['aborted']).removeprefix('wsagent: ')}{code}. {scope}"]
     if expected:
         lines.append(f"Baseline (expected failures, tolerated): {', '.join(expected)}.")
     if stale:

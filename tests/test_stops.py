@@ -36,7 +36,7 @@ def test_unreachable_target_is_one_line_before_any_case_and_no_old_verdict_survi
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.splitlines() == [f"wsagent: {reason}"]
-    assert f"\n**Run aborted, not a verdict:** {reason} (exit 2). " in (tmp_path / "conformance.md").read_text()
+    assert f"**Run aborted, not a verdict:** {reason} (exit 2). No case ran." in (tmp_path / "conformance.md").read_text().splitlines()
     data = json.loads((tmp_path / "conformance.json").read_text())
     assert (data["aborted"], data["exit_code"], data["summary"]) == (reason, 2, {"NOT RUN": 32})
     assert not (tmp_path / "junit.xml").exists()
