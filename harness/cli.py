@@ -6,6 +6,12 @@ addopts or a local folder named like our packages cannot change the verdict. Exi
 (NON-STRICT allowed unless ``--strict``; listed in ``--baseline`` FAILED allowed), 1 any other FAILED or a stale
 baseline entry, 2 the harness could not run. ``wsagent report`` turns the Allure results into one HTML file;
 ``run`` does so too when Node is there, and a report that cannot be built never changes the exit code.
+
+``wsagent run`` takes every setting of :data:`harness.config.OPTIONS` as ``--NAME`` (generated, with its variable and
+default in ``--help``) and hands it to pytest as ``--wsagent-NAME``, naming the ones it was given in
+:data:`harness.config.RUN_GIVEN` so that an error names the spelling the user typed. A near miss of an option stops
+the run before pytest starts; any stop without a verdict still writes conformance.json and conformance.md, with the
+reason and the exit code, and ends with one ``wsagent:`` line.
 """
 
 from __future__ import annotations
@@ -201,7 +207,7 @@ def pytest_command(args: argparse.Namespace) -> list[str]:
 
 def report_dir(args: argparse.Namespace) -> Path:
     """``--report-dir``, else ``WSAGENT_REPORT_DIR``, else ``reports/``."""
-    return Path(args.__dict__["report-dir"] or os.environ.get("WSAGENT_REPORT_DIR") or "reports")
+    return Path(getattr(args, "report-dir") or os.environ.get("WSAGENT_REPORT_DIR") or "reports")
 
 
 def call_pytest(cmd: list[str], env: dict[str, str]) -> int:
