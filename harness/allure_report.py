@@ -5,6 +5,11 @@ the overview), ``categories.json`` (failure buckets matched by message regex) an
 that produced them). The plugin writes them once, on the xdist controller, from the grades that already travel in
 ``user_properties``; nothing here touches pytest, so each piece is testable alone.
 
+QA reads verdicts by requirement, so the report is organised that way: every test result carries the ``epic`` label
+(its area) and, once the session's grades are known, one ``feature`` label per requirement ID it judged, reading
+"ID GRADE: title"; the HTML report groups by those two (:data:`GROUP_BY`), and the overview's metadata lists every
+ID with its grade and title, the conformance table on the report's first page.
+
 The HTML report is Allure 3's "awesome" report as one file, built by the ``allure`` npm package (Node, no Java).
 The package is installed once, with npm from the npm registry, into a per-user cache pinned to one version, so
 repeated runs neither reinstall nor change the page under the browser test.
@@ -33,6 +38,8 @@ __all__ = [
     "environment_properties",
     "executor",
     "history_file",
+    "label_requirements",
+    "requirement_facts",
     "timeline",
     "without_analytics",
     "write_extras",
@@ -40,6 +47,16 @@ __all__ = [
 
 ALLURE_VERSION = "3.18.0"
 """Pinned: the browser test reads the page, and a new major could move what it reads."""
+
+GROUP_BY = ("epic", "feature")
+"""The HTML report's tree: area, then "ID GRADE: title", then the cases (Allure 3 ``awesome --group-by``)."""
+
+HIDDEN_LABELS = ("host", "thread", "framework", "language", "package")
+"""allure-pytest's labels about the machine, hidden from a case's page (``--hide-labels``) so that the requirement
+labels come first and a reader does not need "Show more" to find them."""
+
+REQUIREMENT_LABEL = "requirement"
+"""The label holding one requirement ID a case judges, set while the case runs (the grade is not known yet)."""
 
 TIMEOUT = 300
 """Seconds for one npm install or one report build: a blocked network must not hang a finished run."""
@@ -122,6 +139,33 @@ def executor(environ: Mapping[str, str]) -> dict[str, Any] | None:
     if environ.get("CI", "").lower() in ("true", "1"):
         return {"name": "CI", "type": "ci"}
     return None
+
+
+def requirement_facts(requirements: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, str], dict[str, str]]:
+    """Every requirement ID with its grade and title (conformance.json's ``requirements``): the conformance table, as
+    metadata rows on the report's overview. Returned as (not OK, OK): the overview shows its first rows and hides the
+    rest behind "Show more", so the IDs that need attention go before the run's facts and the OK ones after."""
+    rows = {req_id: f"{row['grade']}: {row['title']}" for req_id, row in requirements.items()}
+    ok = {req_id: text for req_id, text in rows.items() if requirements[req_id]["grade"] == "OK"}
+    return {req_id: text for req_id, text in rows.items() if req_id not in ok}, ok
+
+
+def label_requirements(results: Path, requirements: Mapping[str, Mapping[str, Any]]) -> None:
+    """Give each test result one ``feature`` label "ID GRADE: title" per requirement ID it judged.
+
+    The grade of an ID folds every case that judged it, so it exists only once the session ends; the controller
+    adds it here, to the result files allure-pytest wrote while the cases ran.
+    """
+    for path in results.glob("*-result.json"):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        ids = [label["value"] for label in result.get("labels", []) if label.get("name") == REQUIREMENT_LABEL]
+        if not ids:
+            continue
+        features = [{"name": "feature", "value": f"{i} {requirements[i]['grade']}: {requirements[i]['title']}"} for i in ids if i in requirements]
+        kept = [label for label in result["labels"] if label.get("name") != "feature"]
+        after = max(n for n, label in enumerate(kept) if label.get("name") == REQUIREMENT_LABEL) + 1
+        result["labels"] = kept[:after] + features + kept[after:]  # beside the IDs: a case page shows its first labels
+        path.write_text(json.dumps(result), encoding="utf-8")
 
 
 def write_extras(results: Path, facts: Mapping[str, str], environ: Mapping[str, str]) -> None:
@@ -226,7 +270,8 @@ def build_html(report_dir: Path, name: str = "wsagent conformance") -> Path:
         config.write_text(json.dumps({"name": name, "categories": [*CATEGORIES, TOLERATED]}), encoding="utf-8")
         try:
             done = subprocess.run(
-                [*command, "awesome", str(results.resolve()), "--config", str(config), "--single-file",
+                [*command, "awesome", str(results.resolve()), "--config", str(config), "--single-file", "--group-by", ",".join(GROUP_BY),
+                 *[part for label in HIDDEN_LABELS for part in ("--hide-labels", label)],
                  "--output", str(out.resolve()), "--report-name", name, "--history-path", str(history.resolve())],
                 cwd=report_dir,
                 capture_output=True,
@@ -239,8 +284,32 @@ def build_html(report_dir: Path, name: str = "wsagent conformance") -> Path:
     if done.returncode != 0 or not index.exists():
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         raise RuntimeError(f"wsagent: Allure could not build the HTML report (exit {done.returncode}): {tail[0]}")
-    index.write_text(without_analytics(index.read_text(encoding="utf-8")), encoding="utf-8")
+    index.write_text(with_page_fixes(without_analytics(index.read_text(encoding="utf-8"))), encoding="utf-8")
     return index
+
+
+PAGE_FIXES = (
+    "<style id=\"wsagent-whole-labels\">"
+    "[data-testid=metadata-item-value]{flex-wrap:wrap;row-gap:4px}"
+    "[data-testid=metadata-item-value]>div{flex-shrink:0;max-width:100%}"
+    "[data-testid=metadata-item-value] span{white-space:normal}"
+    "</style>"
+    "<script id=\"wsagent-open-at-top\">"
+    "(()=>{let moved=false;const mine=()=>{moved=true};"
+    "for(const kind of [\"wheel\",\"keydown\",\"pointerdown\",\"touchstart\"])addEventListener(kind,mine,{capture:true,once:true});"
+    "document.addEventListener(\"scroll\",e=>{const t=e.target;"
+    "if(!moved&&t instanceof Element&&t.matches(\"[data-testid=base-layout]\")&&t.scrollTop)t.scrollTop=0},true)})();"
+    "</script>"
+)
+"""Two corrections to Allure 3.18's page, both checked by the browser test. Labels: a label's values are squeezed
+into one row and each cut to "E…", so a case judging eight IDs showed none of them; wrapped, every value is whole.
+Opening: the page scrolls its first test into view on load, past the overview and its conformance rows; until the
+reader scrolls, clicks or types, the page stays at the top."""
+
+
+def with_page_fixes(html: str) -> str:
+    """The page with :data:`PAGE_FIXES` in its head."""
+    return html.replace("</head>", PAGE_FIXES + "</head>", 1)
 
 
 _ANALYTICS = re.compile(r"<script async src=\"https://www\.googletagmanager\.com/[^\"]*\"></script>\s*<script>[^<]*?gtag\([^<]*?</script>")

@@ -20,10 +20,11 @@ import pytest
 from harness.client import Connection, RunHandle, Session, Transport
 from harness.config import HarnessConfig, changed_settings, safe_url
 from harness.errors import ConfigError, TargetShutDown
-from harness.preflight import check_runs, check_target, unanswered
 from harness.grades import Finding, Grade, fails
-from harness.normalize import ERROR_TYPES
 from harness.judge import Verdict, context_meta, judge, judge_case
+from harness.normalize import ERROR_TYPES
+from harness.preflight import check_runs, check_target, unanswered
+from harness.quote import quote
 from harness.rules import Context
 from harness.targets import Target
 from harness.transcript import Direction, Kind, Transcript
@@ -269,7 +270,7 @@ class Case:
                 if 0 <= index < len(self.transcript):
                     record = self.transcript[index]
                     shown = record.text if record.text is not None else record.info
-                    lines.append(f"    #{index} {record.conn} {record.direction.value} {record.kind.value}: {str(shown)[:200]}")
+                    lines.append(f"    #{index} {record.conn} {record.direction.value} {record.kind.value}: {quote(shown)}")
         lines.append(f"reproduce: {self.reproduce(sorted({f.rule for f in findings}))}")
         return "\n".join(lines)
 

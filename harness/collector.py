@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness import __version__
-from harness.allure_report import write_extras
+from harness.allure_report import label_requirements, requirement_facts, write_extras
 from harness.catalog import CONTRACT_VERSION
 from harness.config import HarnessConfig, safe_url
 from harness.report import ERROR, CaseResult, Conformance
@@ -83,11 +83,12 @@ class Collector:
             return
         self.results.target = safe_url(self.results.target or self.config.target or "embedded reference server")
         self.results.versions["harness"] = __version__
-        if self.config.report_dir is not None:
-            self.results.write(self.config.report_dir)
+        data = self.results.write(self.config.report_dir) if self.config.report_dir is not None else self.results.to_dict()
         results_dir = session.config.getoption("allure_report_dir", None)
         if results_dir:
-            write_extras(Path(results_dir), self.facts(), os.environ)
+            attention, ok = requirement_facts(data["requirements"])
+            write_extras(Path(results_dir), {**attention, **self.facts(), **ok}, os.environ)
+            label_requirements(Path(results_dir), data["requirements"])
 
     def facts(self) -> dict[str, str]:
         """What ``environment.properties`` shows on the report's overview: enough to tell two runs apart."""

@@ -5,7 +5,9 @@ options and ini keys from that table, the README's option table is generated fro
 the sources into one frozen :class:`HarnessConfig`. The signing secret is the exception: CLI or environment only,
 never ini (an ini file is committed; a secret must not be).
 
-Any problem is a :class:`harness.errors.ConfigError` whose text is one line saying what to set.
+Any problem is a :class:`harness.errors.ConfigError` whose text is one line saying what to set. It names the
+setting as the user spelled it (``wsagent run --NAME``, pytest's ``--wsagent-NAME``, the variable or the ini key),
+then the other spellings: the resolver records where each value came from (:class:`Given`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from harness.rules import Limits
 from harness.secrets import resolve_secret, secret_source
 from harness.template import StartTemplate
 
-__all__ = ["OPTIONS", "Agents", "HarnessConfig", "Option", "resolve"]
+__all__ = ["OPTIONS", "RUN_GIVEN", "Agents", "Given", "HarnessConfig", "Option", "resolve"]
 
 ENVIRONMENTS = ("development", "test", "staging", "production")
 E2E_MODES = ("headers", "env", "off")
@@ -46,6 +48,11 @@ class Option:
     @property
     def cli(self) -> str:
         return f"--wsagent-{self.name}"
+
+    @property
+    def run(self) -> str:
+        """The spelling of ``wsagent run``, which hands the value on to pytest as :attr:`cli`."""
+        return f"--{self.name}"
 
     @property
     def env(self) -> str:
@@ -87,6 +94,13 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 PROFILE = next(opt for opt in OPTIONS if opt.name == "profile")
+
+
+RUN_GIVEN = "WSAGENT_RUN_GIVEN"
+"""Set by ``wsagent run`` in its pytest child's environment: the options the user gave as ``--NAME``, comma
+separated. Its presence says the user speaks ``wsagent run``, so a hint names those spellings."""
+
+BY_NAME: dict[str, Option] = {opt.name: opt for opt in OPTIONS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,94 +156,139 @@ class HarnessConfig:
 Source = Callable[[Option], "str | list[str] | bool | None"]
 
 
+@dataclass(frozen=True)
+class Given:
+    """The raw value of every option and the spelling it came from, so an error names what the user typed.
+
+    ``sources`` maps an option's name to that spelling; an option left at its default has none. ``run`` says the
+    user speaks ``wsagent run`` (hints then name ``--NAME``, not pytest's ``--wsagent-NAME``).
+    """
+
+    values: Mapping[str, Any]
+    sources: Mapping[str, str]
+    run: bool = False
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def spelling(self, name: str) -> str:
+        """How to set the option on the command line the user is using: for a hint about a value not given."""
+        opt = BY_NAME[name]
+        return opt.run if self.run else opt.cli
+
+    def error(self, name: str, problem: str) -> ConfigError:
+        """``wsagent: <spelling used> <problem> (the same setting: <the other spellings>)``."""
+        opt = BY_NAME[name]
+        used = self.sources.get(name, f"the default of {opt.run}")
+        others = {opt.run: "for wsagent run", opt.cli: "for pytest", opt.env: "in the environment"}
+        shown = ", ".join(f"{spelling} {where}" for spelling, where in others.items() if spelling != used)
+        return ConfigError(f"wsagent: {used} {problem} (the same setting: {shown})")
+
+    def parsed(self, name: str, convert: Callable[[Any], Any]) -> Any:
+        """``convert(value)``; its :class:`ValueError` becomes the one line naming where the value came from."""
+        try:
+            return convert(self.values[name])
+        except ValueError as exc:
+            raise self.error(name, str(exc)) from None
+
+
 def resolve(cli: Source, ini: Source, environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> HarnessConfig:
     """Resolve every option from its sources, in order of precedence (CLI > environment > profile > ini > default),
-    and validate the result. The profile is looked up from ``cwd`` (default: the working directory)."""
+    and validate the result. The profile is looked up from ``cwd`` (default: the working directory).
+
+    A value on the command line is named as ``wsagent run`` spelled it when that command says it gave it
+    (:data:`RUN_GIVEN`), else as pytest's option; a profile's as ``profile 'NAME' key KEY``.
+    """
     env = os.environ if environ is None else environ
-    raw: dict[str, Any] = {}
-    profile_name = _given(PROFILE, cli, ini, env)
+    run_given = env.get(RUN_GIVEN)
+    by_run = set((run_given or "").split(","))
+
+    def sources(opt: Option, profile: Profile | None) -> tuple[tuple[str, Any], ...]:
+        """(spelling, value) in order of precedence; a value of ``None`` is not given. An empty value given on
+        the command line or in the environment counts as not given; a profile's empty value is given (``run-id =
+        ""``: the target names its runs)."""
+        empty = (None, "", [], False)
+        in_profile = profile is not None and opt.name in profile.settings
+        return (
+            (opt.run if opt.name in by_run else opt.cli, None if (value := cli(opt)) in empty else value),
+            (opt.env, env.get(opt.env) or None),
+            (f"profile {profile.name!r} key {opt.name}" if in_profile else "", profile.settings[opt.name] if in_profile else None),  # type: ignore[union-attr]
+            (f"{opt.ini_key} (pytest ini)", (ini(opt) or None) if opt.ini else None),
+        )
+
+    profile_name = next((value for _, value in sources(PROFILE, None) if value is not None), None)
     profile = find(str(profile_name), cwd) if profile_name else None
+    values: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
     for opt in OPTIONS:
-        value = _given(opt, cli, ini, env, profile)
-        raw[opt.name] = opt.default if value is None else value
-    return _build(raw, env, profile)
+        source, value = next(((source, value) for source, value in sources(opt, profile) if value is not None), ("", None))
+        values[opt.name] = opt.default if value is None else value
+        if value is not None:
+            spelled[opt.name] = source
+    return _build(Given(values, spelled, run=run_given is not None), env, profile)
 
 
-def _given(opt: Option, cli: Source, ini: Source, env: Mapping[str, str], profile: Profile | None = None) -> Any:
-    """The option's value from the first source that sets it, or ``None``."""
-    value = cli(opt)
-    if value in (None, "", [], False):
-        value = env.get(opt.env) or None
-    if value is None and profile is not None and opt.name in profile.settings:
-        return profile.settings[opt.name]
-    if value is None and opt.ini:
-        value = ini(opt) or None
-    return value
-
-
-def _build(raw: Mapping[str, Any], env: Mapping[str, str], profile: Profile | None) -> HarnessConfig:
-    environment = str(raw["environment"]).strip().lower()
-    if environment not in ENVIRONMENTS:
-        raise ConfigError(f"wsagent: environment {environment!r} is not one of {', '.join(ENVIRONMENTS)} (set --wsagent-environment or WSAGENT_ENVIRONMENT)")
-    target = _url(str(raw["target"]).strip(), "target") or None
-    token_file = _existing(raw["token-file"], "token-file")
-    secret, source = _secret(raw["secret"], env, environment, token_file, embedded=target is None)
-    production_target = _url(str(raw["production-target"]).strip(), "production-target") or None
-    e2e = _choice(raw["e2e"], "e2e", E2E_MODES)
-    template = str(raw["start-template"]).strip() or None
-    if template:
-        StartTemplate(template)  # a config error now, naming what is wrong, not in the first case
-    ids = _choice(raw["ids"], "ids", ID_MODES)
-    thread_ids, run_ids = ("", "") if ids == "server" else (str(raw["thread-id"]).strip(), str(raw["run-id"]).strip())
-    IdPattern(thread_ids, "thread-id")
-    IdPattern(run_ids, "run-id")
+def _build(given: Given, env: Mapping[str, str], profile: Profile | None) -> HarnessConfig:
+    environment = given.parsed("environment", lambda value: _choice(value, ENVIRONMENTS))
+    target = given.parsed("target", _url) or None
+    token_file = given.parsed("token-file", _existing)
+    secret, source = _secret(given, env, environment, token_file, embedded=target is None)
+    production_target = given.parsed("production-target", _url) or None
+    template = given.parsed("start-template", _template)
+    ids = given.parsed("ids", lambda value: _choice(value, ID_MODES))
+    server_ids = ids == "server"
+    thread_ids = "" if server_ids else given.parsed("thread-id", lambda value: _pattern(value, "thread-id"))
+    run_ids = "" if server_ids else given.parsed("run-id", lambda value: _pattern(value, "run-id"))
     return HarnessConfig(
         target=target,
         environment=environment,
         secret=secret,
         secret_source=source,
         token_file=token_file,
-        e2e=e2e,
-        strict=_bool(raw["strict"]),
-        timeout=_seconds(raw["timeout"], "timeout"),
-        open_timeout=_seconds(raw["open-timeout"], "open-timeout"),
-        session_timeout=_seconds(raw["session-timeout"], "session-timeout"),
-        limits=_limits(str(raw["limits"])),
-        capabilities=frozenset(c.strip() for c in str(raw["capabilities"]).split(",") if c.strip()),
+        e2e=given.parsed("e2e", lambda value: _choice(value, E2E_MODES)),
+        strict=_bool(given["strict"]),
+        timeout=given.parsed("timeout", _seconds),
+        open_timeout=given.parsed("open-timeout", _seconds),
+        session_timeout=given.parsed("session-timeout", _seconds),
+        limits=given.parsed("limits", _limits),
+        capabilities=frozenset(c.strip() for c in str(given["capabilities"]).split(",") if c.strip()),
         start_template=template,
         thread_ids=thread_ids,
         run_ids=run_ids,
         profile=profile,
-        agents=_agents(str(raw["agents"])),
-        headers=_headers(raw["header"]),
-        ca_bundle=_existing(raw["ca-bundle"], "ca-bundle"),
-        insecure=_bool(raw["insecure"]),
-        allow_noisy=_bool(raw["allow-noisy"]),
+        agents=given.parsed("agents", _agents),
+        headers=given.parsed("header", _headers),
+        ca_bundle=given.parsed("ca-bundle", _existing),
+        insecure=_bool(given["insecure"]),
+        allow_noisy=_bool(given["allow-noisy"]),
         production_target=production_target,
         production_secret=resolve_secret(env, "production") if production_target else None,
-        server_args=tuple(shlex.split(str(raw["server-args"]))),
-        report_dir=Path(str(raw["report-dir"])) if raw["report-dir"] else None,
-        transcripts=_choice(raw["transcripts"], "transcripts", TRANSCRIPTS),
-        issuer=str(raw["issuer"]),
-        audience=str(raw["audience"]),
+        server_args=tuple(shlex.split(str(given["server-args"]))),
+        report_dir=Path(str(given["report-dir"])) if given["report-dir"] else None,
+        transcripts=given.parsed("transcripts", lambda value: _choice(value, TRANSCRIPTS)),
+        issuer=str(given["issuer"]),
+        audience=str(given["audience"]),
     )
 
 
-def _secret(given: Any, env: Mapping[str, str], environment: str, token_file: Path | None, *, embedded: bool) -> tuple[str | None, str]:
+def _secret(given: Given, env: Mapping[str, str], environment: str, token_file: Path | None, *, embedded: bool) -> tuple[str | None, str]:
     """The signing secret and where it came from (a name, never the value).
 
     The embedded server needs no user secret: without one the harness makes a random one and hands it to both sides.
     """
-    if given:
-        return str(given), "WSAGENT_SECRET" if env.get("WSAGENT_SECRET") == str(given) else "--wsagent-secret"
+    if given["secret"]:
+        return str(given["secret"]), given.sources["secret"]
     try:
         return resolve_secret(env, environment), secret_source(env, environment)
     except ConfigError as exc:
         if token_file is not None:
-            return None, "--wsagent-token-file"
+            return None, given.sources["token-file"]
         if embedded:
             return None, "a random secret shared with the embedded server"
-        raise ConfigError(f"{exc}; or give the harness --wsagent-secret (WSAGENT_SECRET), or --wsagent-token-file with pre-issued tokens") from None
+        raise ConfigError(
+            f"{exc}; or give the harness {given.spelling('secret')} ({BY_NAME['secret'].env}), "
+            f"or {given.spelling('token-file')} with pre-issued tokens"
+        ) from None
 
 
 def changed_settings(config: HarnessConfig) -> list[tuple[str, str]]:
@@ -257,32 +316,36 @@ def safe_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "[REDACTED-QUERY]" if parts.query else "", ""))
 
 
-def _url(value: str, name: str) -> str:
-    if not value:
+# The converters below raise ValueError with the problem alone; Given.parsed names the spelling the value came from.
+
+
+def _url(value: Any) -> str:
+    text = str(value).strip()
+    if not text:
         return ""
-    parts = urlsplit(value)
+    parts = urlsplit(text)
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise ConfigError(f"wsagent: {name} {safe_url(value)!r} is not a ws:// or wss:// URL with a host (e.g. wss://staging.example.com/ws)")
+        raise ValueError(f"{safe_url(text)!r} is not a ws:// or wss:// URL with a host (e.g. wss://staging.example.com/ws)")
     try:
         parts.port
     except ValueError:
-        raise ConfigError(f"wsagent: {name} {safe_url(value)!r} has an invalid port") from None
-    return value
+        raise ValueError(f"{safe_url(text)!r} has an invalid port") from None
+    return text
 
 
-def _existing(value: Any, name: str) -> Path | None:
+def _existing(value: Any) -> Path | None:
     if not value:
         return None
     path = Path(str(value)).expanduser()
     if not path.is_file():
-        raise ConfigError(f"wsagent: {name} {str(path)!r} does not exist (set --wsagent-{name} to a readable file)")
+        raise ValueError(f"{str(path)!r} is not a readable file")
     return path
 
 
-def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+def _choice(value: Any, choices: tuple[str, ...]) -> str:
     text = str(value).strip().lower()
     if text not in choices:
-        raise ConfigError(f"wsagent: --wsagent-{name} must be one of {', '.join(choices)}, not {text!r}")
+        raise ValueError(f"{text!r} is not one of {', '.join(choices)}")
     return text
 
 
@@ -290,52 +353,72 @@ def _bool(value: Any) -> bool:
     return value is True or str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
-def _seconds(value: Any, name: str) -> float:
+def _seconds(value: Any) -> float:
     try:
         seconds = float(value)
     except (TypeError, ValueError):
         seconds = -1.0
     if seconds <= 0:
-        raise ConfigError(f"wsagent: --wsagent-{name} must be a positive number of seconds, not {value!r}")
+        raise ValueError(f"{value!r} is not a positive number of seconds")
     return seconds
 
 
-def _pairs(text: str, name: str) -> dict[str, str]:
+def _pairs(text: str) -> dict[str, str]:
     pairs: dict[str, str] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         key, sep, value = item.partition("=")
         if not sep:
-            raise ConfigError(f"wsagent: --wsagent-{name} takes key=value pairs separated by commas, not {item!r}")
+            raise ValueError(f"takes key=value pairs separated by commas, not {item!r}")
         pairs[key.strip()] = value.strip()
     return pairs
 
 
-def _limits(text: str) -> Limits:
+def _limits(value: Any) -> Limits:
     known = {"start": "start_s", "run": "run_s", "silence": "silence_s"}
     values: dict[str, float] = {}
-    for key, value in _pairs(text, "limits").items():
+    for key, seconds in _pairs(str(value)).items():
         if key not in known:
-            raise ConfigError(f"wsagent: --wsagent-limits knows start, run and silence, not {key!r}")
-        values[known[key]] = _seconds(value, "limits")
+            raise ValueError(f"knows start, run and silence, not {key!r}")
+        values[known[key]] = _seconds(seconds)
     return Limits(**values)
 
 
-def _agents(text: str) -> Agents:
-    pairs = _pairs(text, "agents")
+def _agents(value: Any) -> Agents:
+    pairs = _pairs(str(value))
     unknown = set(pairs) - {"tools", "plain", "calculator"}
     if unknown:
-        raise ConfigError(f"wsagent: --wsagent-agents knows the roles tools, plain and calculator, not {', '.join(sorted(unknown))}")
+        raise ValueError(f"knows the roles tools, plain and calculator, not {', '.join(sorted(unknown))}")
     if "tools" in pairs and not pairs["tools"]:
-        raise ConfigError("wsagent: --wsagent-agents needs an agent name for tools (only plain= and calculator= may be empty: no such agent)")
+        raise ValueError("needs an agent name for tools (only plain= and calculator= may be empty: no such agent)")
     return Agents(**pairs)
 
 
 def _headers(value: Any) -> tuple[tuple[str, str], ...]:
     items = value if isinstance(value, list) else str(value or "").split(";")
     headers = []
-    for item in filter(None, (i.strip() for i in items)):
+    for number, item in enumerate(filter(None, (i.strip() for i in items)), start=1):
         name, sep, text = item.partition(":")
-        if not sep or not name.strip():
-            raise ConfigError(f"wsagent: header {item!r} is not 'Name: value'")
+        if not sep or not name.strip():  # the item is not quoted: it may well be a credential
+            raise ValueError(f"item {number} is not 'Name: value'")
         headers.append((name.strip(), text.strip()))
     return tuple(headers)
+
+
+def _template(value: Any) -> str | None:
+    """The start template, checked now (JSON object, string type, known placeholders), not in the first case."""
+    template = str(value).strip() or None
+    if template is not None:
+        try:
+            StartTemplate(template)
+        except ConfigError as exc:
+            raise ValueError(str(exc).removeprefix("wsagent: the start template ")) from None
+    return template
+
+
+def _pattern(value: Any, name: str) -> str:
+    pattern = str(value).strip()
+    try:
+        IdPattern(pattern, name)
+    except ConfigError as exc:
+        raise ValueError(str(exc).removeprefix(f"wsagent: --wsagent-{name} {pattern!r} ")) from None
+    return pattern

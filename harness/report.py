@@ -22,7 +22,7 @@ from typing import Any
 from harness.catalog import CATALOG, CONTRACT_VERSION
 from harness.errors import ConfigError
 
-__all__ = ["CaseResult", "Conformance", "ERROR", "NOT_RUN", "apply_baseline", "failing", "load_baseline", "markdown", "stale"]
+__all__ = ["CaseResult", "Conformance", "ERROR", "NOT_RUN", "apply_baseline", "failing", "load_baseline", "markdown", "stale", "step_summary"]
 
 ERROR = "ERROR"
 NOT_RUN = "NOT RUN"
@@ -174,23 +174,7 @@ def _shown(row: dict[str, Any]) -> str:
 
 def markdown(data: dict[str, Any]) -> str:
     """conformance.md: the grade table, then the findings behind every grade that is not OK."""
-    counts = ", ".join(f"{v} {k}" for k, v in data["summary"].items())
-    expected = [i for i, r in data["requirements"].items() if r.get("baseline") == "expected"]
-    stale = [i for i, r in data["requirements"].items() if r.get("baseline") == "stale"]
-    lines = [
-        f"# wsagent conformance — contract {data['contract']}",
-        "",
-        f"Target `{data['target']}` ({data['environment']}); {counts}.",
-    ]
-    if data.get("aborted"):
-        lines += ["", f"**Run aborted, not a verdict:** {str(data['aborted']).removeprefix('wsagent: ')}. The grades below cover only the cases that ran."]
-    if expected:
-        lines.append(f"Baseline (expected failures, tolerated): {', '.join(expected)}.")
-    if stale:
-        lines.append(f"Stale baseline (listed but no longer failing; remove them): {', '.join(stale)}.")
-    lines += ["", "| ID | grade | requirement | cases |", "|---|---|---|---|"]
-    for req_id, row in data["requirements"].items():
-        lines.append(f"| {req_id} | {_shown(row)} | {row['title']} | {len(row['cases'])} |")
+    lines = _table(data)
     bad = [(i, r) for i, r in data["requirements"].items() if r["grade"] in ("FAILED", "NON-STRICT", ERROR, "SKIPPED")]
     if bad:
         lines += ["", "## Findings", ""]
@@ -206,3 +190,34 @@ def markdown(data: dict[str, Any]) -> str:
         lines += ["", "## Deliberate waits", "", "Time the contract itself imposes on these cases (not slowness of the target):", ""]
         lines += [f"- `{w['nodeid']}`: {w['seconds']:g} s, {w['reason']}" for w in waits]
     return "\n".join(lines) + "\n"
+
+
+def step_summary(data: dict[str, Any], details: Path) -> str:
+    """A CI job summary (GitHub's ``$GITHUB_STEP_SUMMARY``): the heading, why the run stopped if it did, and the
+    grade table; the findings stay in ``details``, which can be long."""
+    return "\n".join([*_table(data), "", f"Findings and skipped cases: `{details}`."]) + "\n\n"
+
+
+def _table(data: dict[str, Any]) -> list[str]:
+    """The heading, the counts, the abort reason with the exit code, the baseline notes and the grade table."""
+    counts = ", ".join(f"{v} {k}" for k, v in data["summary"].items())
+    expected = [i for i, r in data["requirements"].items() if r.get("baseline") == "expected"]
+    stale = [i for i, r in data["requirements"].items() if r.get("baseline") == "stale"]
+    lines = [
+        f"# wsagent conformance — contract {data['contract']}",
+        "",
+        f"Target `{data['target']}` ({data['environment']}); {counts}.",
+    ]
+    if data.get("aborted"):
+        code = f" (exit {data['exit_code']})" if "exit_code" in data else ""
+        ran = any(row["grade"] != NOT_RUN for row in data["requirements"].values())
+        scope = "The grades below cover only the cases that ran." if ran else "No case ran."
+        lines += ["", f"**Run aborted, not a verdict:** {str(data['aborted']).removeprefix('wsagent: ')}{code}. {scope}"]
+    if expected:
+        lines.append(f"Baseline (expected failures, tolerated): {', '.join(expected)}.")
+    if stale:
+        lines.append(f"Stale baseline (listed but no longer failing; remove them): {', '.join(stale)}.")
+    lines += ["", "| ID | grade | requirement | cases |", "|---|---|---|---|"]
+    for req_id, row in data["requirements"].items():
+        lines.append(f"| {req_id} | {_shown(row)} | {row['title']} | {len(row['cases'])} |")
+    return lines

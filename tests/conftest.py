@@ -1,4 +1,5 @@
-"""Project tests: the self-test's fault × requirement matrix and mutation score, printed on the controller."""
+"""Project tests: the self-test's fault × requirement matrix and mutation score, printed on the controller; and no
+test writes into the job summary of the CI that runs them."""
 
 from __future__ import annotations
 
@@ -12,6 +13,18 @@ from harness.catalog import CATALOG
 SHORT = {"OK": ".", "FAILED": "F", "NON-STRICT": "n", "SKIPPED": "s", "ERROR": "E", "NOT RUN": " "}
 
 
+@pytest.fixture(autouse=True)
+def no_job_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``wsagent run`` appends to ``$GITHUB_STEP_SUMMARY``; the project's own tests must not, in GitHub Actions."""
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+
+
+WIDTH = 120
+"""Columns the matrix may use: it wraps into blocks of whole requirement IDs rather than cut them."""
+CELL = 7
+"""One ID's column: the longest ID (``FAIL-1``) and a space."""
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     rows = []
     for outcome in ("passed", "failed"):
@@ -22,20 +35,29 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if not rows:
         return
     write = terminalreporter.write_line
-    ids = list(CATALOG)
     write("")
     write("fault-injection matrix (. OK, F FAILED, n NON-STRICT, s SKIPPED, E ERROR; * = the fault declares it)")
-    write(f"{'fault':28} " + " ".join(f"{i[:2]}{i.split('-')[1]:<2}" for i in ids))
-    faults = caught = 0
-    for row, passed in sorted(rows, key=lambda r: r[0]["fault"]):
-        cells = []
-        for req_id in ids:
-            mark = SHORT.get(row["grades"].get(req_id, "NOT RUN"), "?")
-            cells.append(f"{mark}{'*' if req_id in row['breaks'] else ' '}  ")
-        write(f"{row['fault'][:28]:28} " + " ".join(cells))
-        if row["breaks"]:
-            faults += 1
-            caught += passed
+    for line in matrix([row for row, _ in sorted(rows, key=lambda r: r[0]["fault"])]):
+        write(line)
+    faults = sum(1 for row, _ in rows if row["breaks"])
+    caught = sum(1 for row, passed in rows if row["breaks"] and passed)
     false_failures = [r for r, ok in rows if not r["breaks"] and not ok]
     if faults:
         write(f"mutation score: {caught}/{faults} faults caught ({100 * caught // faults}%); false failures: {len(false_failures)}")
+
+
+def matrix(rows: list[dict[str, Any]], width: int = WIDTH) -> list[str]:
+    """The fault × ID table in blocks of whole IDs, each block a header and one line per fault, within ``width``."""
+    ids = list(CATALOG)
+    name_width = max(len("fault"), *(len(row["fault"]) for row in rows))
+    per_block = max(1, (width - name_width - 1) // CELL)
+    lines: list[str] = []
+    for start in range(0, len(ids), per_block):
+        block = ids[start:start + per_block]
+        if start:
+            lines.append("")
+        lines.append((f"{'fault':{name_width}} " + "".join(f"{i:{CELL}}" for i in block)).rstrip())
+        for row in rows:
+            cells = (SHORT.get(row["grades"].get(i, "NOT RUN"), "?") + ("*" if i in row["breaks"] else "") for i in block)
+            lines.append((f"{row['fault']:{name_width}} " + "".join(f"{cell:{CELL}}" for cell in cells)).rstrip())
+    return lines

@@ -135,7 +135,7 @@ def fake_run(tmp_path: Path, data: dict[str, Any], monkeypatch: pytest.MonkeyPat
         return 1
 
     printed: list[str] = []
-    monkeypatch.setattr(cli.subprocess, "call", call)
+    monkeypatch.setattr(cli, "call_pytest", call)
     monkeypatch.setattr(cli, "build_html", html)
     monkeypatch.setattr("builtins.print", lambda *a, **k: printed.append(" ".join(map(str, a))))
     args = cli.build_parser().parse_args(["run", "--report-dir", str(tmp_path), "--html"])
@@ -150,7 +150,7 @@ def test_run_applies_the_baseline_to_json_and_markdown(tmp_path: Path, monkeypat
         (tmp_path / "conformance.json").write_text(json.dumps(conformance(EVT_7="FAILED")))
         return 1
 
-    monkeypatch.setattr(cli.subprocess, "call", call)
+    monkeypatch.setattr(cli, "call_pytest", call)
     args = cli.build_parser().parse_args(["run", "--report-dir", str(tmp_path), "--baseline", str(baseline), "--no-html"])
     assert cli.run(args) == 0
     assert json.loads((tmp_path / "conformance.json").read_text())["requirements"]["EVT-7"]["baseline"] == "expected"
@@ -332,7 +332,7 @@ def test_failed_case_has_a_marked_timeline(faulty_run: tuple[Path, int]) -> None
         assert "reproduce: wsagent run --only EVT-2" in text
         marked = [line for line in text.splitlines() if line.startswith(">> #")]
         assert marked and all("agent_started" in line for line in marked)
-        assert {"feature", "epic"} <= {label["name"] for label in result["labels"]}
+        assert "EVT-2 FAILED: One agent_started first, one terminal frame last, nothing after it" in [label["value"] for label in result["labels"] if label["name"] == "feature"]
         epics = [label["value"] for label in result["labels"] if label["name"] == "epic"]
         assert "events" in epics and len(epics) == len(set(epics))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -12,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.shell import user_env, wsagent
+
 
 def wsagent_run(report_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "harness.cli", "run", "--no-html", "--report-dir", str(report_dir), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    return wsagent("run", "--no-html", "--report-dir", str(report_dir), *args)
 
 
 def test_session_past_its_limit_stops_with_exit_2(tmp_path: Path) -> None:
@@ -32,10 +32,13 @@ def test_unreachable_target_is_one_line_before_any_case_and_no_old_verdict_survi
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     done = wsagent_run(tmp_path, "--target", f"ws://ci:hunter2@127.0.0.1:{port}/ws")
+    reason = f"cannot reach 127.0.0.1:{port} for target ws://127.0.0.1:{port}/ws (Connection refused); is it running, and is the URL right?"
     assert done.returncode == 2
     assert done.stdout == ""
-    assert done.stderr.strip().splitlines() == [f"ERROR: wsagent: cannot reach 127.0.0.1:{port} for target ws://127.0.0.1:{port}/ws (Connection refused); is it running, and is the URL right?"]
-    assert "**Run aborted, not a verdict:**" in (tmp_path / "conformance.md").read_text()
+    assert done.stderr.splitlines() == [f"wsagent: {reason}"]
+    assert f"**Run aborted, not a verdict:** {reason} (exit 2). No case ran." in (tmp_path / "conformance.md").read_text().splitlines()
+    data = json.loads((tmp_path / "conformance.json").read_text())
+    assert (data["aborted"], data["exit_code"], data["summary"]) == (reason, 2, {"NOT RUN": 32})
     assert not (tmp_path / "junit.xml").exists()
 
 
@@ -53,16 +56,15 @@ def test_folders_named_like_our_packages_in_the_cwd_change_nothing(tmp_path: Pat
         (tmp_path / name).mkdir()
     wsagent = Path(sys.executable).parent / "wsagent"
     cmd = [str(wsagent), "run", "--no-html", "--only", "ROB-5", "--report-dir", str(tmp_path / "reports")]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=user_env())
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
 
 @pytest.fixture
 def served() -> Iterator[str]:
     """``python -m mock_server`` on a free port, as a user's own backend; yields its URL."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WSAGENT_", "JWT_SECRET", "E2E_", "ENVIRONMENT"))}
     cmd = [sys.executable, "-m", "mock_server", "--port", "0", "--exit-with-stdin", "--log-level", "WARNING"]
-    with subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env) as server:
+    with subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=user_env()) as server:
         assert server.stdout is not None and server.stdin is not None
         yield server.stdout.readline().split()[1]
         server.stdin.close()
@@ -104,6 +106,6 @@ def test_wrong_secret_run_is_marked_aborted_in_the_report(tmp_path: Path, served
 def test_check_of_a_broken_transcript_is_one_line(tmp_path: Path, content: str, reason: str) -> None:
     path = tmp_path / "broken.jsonl"
     path.write_text(content)
-    done = subprocess.run([sys.executable, "-m", "harness.cli", "check", str(path)], capture_output=True, text=True, timeout=60)
+    done = wsagent("check", str(path))
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.strip().endswith(reason), done.stderr

@@ -1,0 +1,26 @@
+"""Run wsagent's commands as a user would: in a subprocess, with none of the calling shell's settings.
+
+A developer's or CI's shell may hold ``WSAGENT_*``, ``JWT_SECRET_*``, ``ENVIRONMENT``, ``E2E_*`` or
+``GITHUB_STEP_SUMMARY``; each would change what the command does, so :func:`user_env` removes them and the test
+adds back what it means to.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SCRUBBED = ("PYTEST_", "WSAGENT_", "JWT_SECRET", "E2E_", "ENVIRONMENT", "GITHUB_STEP_SUMMARY")
+
+
+def user_env(**extra: str) -> dict[str, str]:
+    """The calling environment without anything that configures wsagent, pytest or the reference server."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED)}, **extra}
+
+
+def wsagent(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """``wsagent ARGS`` (as ``python -m harness.cli``), its output captured."""
+    cmd = [sys.executable, "-m", "harness.cli", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=user_env() if env is None else env, cwd=cwd, timeout=timeout)
