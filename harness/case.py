@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from harness.client import Connection, RunHandle, Session, Transport
-from harness.config import HarnessConfig, changed_settings, safe_url
+from harness.config import Agents, HarnessConfig, changed_settings, safe_url
 from harness.errors import ConfigError, TargetShutDown
 from harness.grades import Finding, Grade, fails
 from harness.judge import Verdict, context_meta, judge, judge_case
@@ -82,7 +82,8 @@ class Case:
         self._users: dict[str, str] = {}
 
     @property
-    def agents(self) -> Any:
+    def agents(self) -> Agents:
+        """The target's agent names by role (``tools``, ``plain``, ``calculator``; empty: the target has none)."""
         return self.config.agents
 
     def user(self, name: str = "alice") -> str:

@@ -24,12 +24,12 @@ from harness.errors import ConfigError
 from harness.ids import DEFAULT_RUN_ID, DEFAULT_THREAD_ID, IdPattern
 from harness.profiles import Profile, find
 from harness.rules import Limits
-from harness.secrets import resolve_secret, secret_source
+from harness.secrets import ENVIRONMENTS, resolve_secret, secret_source
 from harness.template import StartTemplate
+from harness.tokens import AUDIENCE, ISSUER
 
 __all__ = ["OPTIONS", "RUN_GIVEN", "Agents", "Given", "HarnessConfig", "Option", "resolve"]
 
-ENVIRONMENTS = ("development", "test", "staging", "production")
 E2E_MODES = ("headers", "env", "off")
 ID_MODES = ("client", "server")
 TRANSCRIPTS = ("failing", "all")
@@ -89,8 +89,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("server-args", "", "extra arguments for the embedded reference server, e.g. '--fault NAME' (self-tests)"),
     Option("report-dir", "", "write conformance.json and conformance.md into this folder"),
     Option("transcripts", "failing", "case transcripts kept under <report-dir>/transcripts for `wsagent check`: failing (not all OK) or all"),
-    Option("issuer", "netra-auth-service", "expected token issuer (iss)"),
-    Option("audience", "netra-platform", "expected token audience (aud)"),
+    Option("issuer", ISSUER, "expected token issuer (iss)"),
+    Option("audience", AUDIENCE, "expected token audience (aud)"),
 )
 
 PROFILE = next(opt for opt in OPTIONS if opt.name == "profile")

@@ -18,15 +18,26 @@ from harness.rules import RULES, Context, Limits
 from harness.transcript import Transcript
 from harness.view import View
 
-__all__ = ["Verdict", "context_meta", "judge", "judge_case", "judge_recorded", "recorded_context"]
+__all__ = ["RuleError", "Verdict", "context_meta", "judge", "judge_case", "judge_recorded", "recorded_context"]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleError:
+    """A rule that raised on what it was given: a bug of wsagent's to fix, kept as data (tests assert there is none)."""
+
+    req_id: str
+    rule: str
+    error: str
 
 
 @dataclass
 class Verdict:
-    """Findings per requirement ID, plus the frame types the contract does not know (listed, never judged)."""
+    """Findings per requirement ID, plus the frame types the contract does not know (listed, never judged), and the
+    rules that raised (:attr:`internal_errors`; each also leaves a FAILED finding, so no crash passes for OK)."""
 
     findings: list[Finding] = field(default_factory=list)
     unknown_types: dict[str, int] = field(default_factory=dict)
+    internal_errors: list[RuleError] = field(default_factory=list)
 
     def grade(self, req_id: str) -> Grade | None:
         """The worst grade of the ID's findings; ``None`` when the transcript never exercised it."""
@@ -94,8 +105,9 @@ def _judged(view: View, ctx: Context, ids: Iterable[str]) -> Verdict:
             try:
                 verdict.findings.extend(rule(view, ctx))
             except Exception as exc:  # noqa: BLE001 - a rule must never take the run down with it
-                message = f"the frames could not be read by rule {rule.__name__}: {type(exc).__name__}: {exc}"
-                verdict.findings.append(Finding(req_id, Grade.FAILED, message))
+                error = RuleError(req_id, rule.__name__, f"{type(exc).__name__}: {exc}")
+                verdict.internal_errors.append(error)
+                verdict.findings.append(Finding(req_id, Grade.FAILED, f"the frames could not be read by rule {error.rule}: {error.error}"))
     return verdict
 
 

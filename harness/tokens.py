@@ -32,6 +32,9 @@ from harness.secrets import check_environment, development_default
 
 __all__ = ["BAD_TOKENS", "BadToken", "TokenFactory", "TokenFile", "TokenSource", "from_token_file"]
 
+ISSUER = "netra-auth-service"
+AUDIENCE = "netra-platform"
+"""The contract's ``iss`` and ``aud`` (PROTOCOL §1): the defaults of ``--wsagent-issuer`` and ``--wsagent-audience``."""
 TIME_OFF_S = 3600
 """How far expired / not-yet-valid tokens are off: an hour, well past the 300 s the contract requires."""
 IAT_SLACK_S = 30
@@ -113,8 +116,8 @@ class TokenFactory:
         self,
         secret: str | None,
         environment: str,
-        issuer: str = "netra-auth-service",
-        audience: str = "netra-platform",
+        issuer: str = ISSUER,
+        audience: str = AUDIENCE,
         lifetime_s: int = 600,
     ) -> None:
         self.secret = secret

@@ -16,9 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.catalog import CATALOG
-from harness.grades import Grade
-from harness.judge import judge
-from harness.rules import Context
+from harness.grades import Finding, Grade
+from harness.judge import RuleError, judge
+from harness.normalize import EVENTS
+from harness.rules import RULES, Context
+from harness.rules.events import _clean, field_problems
 from harness.transcript import TOKEN, Transcript
 from tests.scripts import Script, canonical_run, hello
 
@@ -678,7 +680,7 @@ def test_judge_survives_frames_that_are_not_objects() -> None:
     for junk in ("[]", "null", '"text"', "{}", '{"type": 5}', '{"type":"agent_started","data":[1]}', "not json"):
         script.recv("a1", junk)
     verdict = judge(script.transcript)
-    assert all("could not be read" not in f.message for f in verdict.findings)
+    assert verdict.internal_errors == []
 
 
 @pytest.mark.parametrize("field", ["run_id", "thread_id", "user_id", "agent_name", "timestamp"])
@@ -694,7 +696,7 @@ def test_an_id_that_is_a_list_or_object_is_graded_not_tripped_over(field: str, v
     script.start("a1", "thread_a_run_1", None).recv_all("a1", frames)
     script.start("b1", None, "thread_a").recv_all("b1", canonical_run("bob", "thread_b_run_1", "thread_a"))
     verdict = judge(script.transcript)
-    assert [f.message for f in verdict.findings if "could not be read" in f.message] == []
+    assert verdict.internal_errors == []
     assert FAILED in verdict.grades().values()
 
 
@@ -783,12 +785,13 @@ def broken_runs(draw: st.DrawFn) -> list[object]:
 @given(alice=broken_runs(), bob=broken_runs(), greeting=broken_hellos(), scenario=st.sampled_from((None, None, "slow_tool", "tool_error")))
 def test_no_rule_trips_over_any_frame(alice: list[object], bob: list[object], greeting: object, scenario: str | None) -> None:
     """Whatever a target sends, every rule reads it: a frame it cannot read is a finding, never a crash (a crash
-    would turn into a FAILED "could not be read" under the ID of the rule, which may not be the ID that was broken)."""
+    would be a :class:`~harness.judge.RuleError`, and a FAILED under the ID of the rule, which may not be the ID
+    that was broken)."""
     script = Script().connect("a1", "alice", greeting=greeting).connect("a2", "alice").connect("b1", "bob")
     script.start("a1", "thread_a_run_1", "thread_a", scenario=scenario).recv_all("a1", alice).recv_all("a2", alice)
     script.start("b1", None, None).recv_all("b1", bob)
     verdict = judge(script.transcript, Context(capabilities=frozenset({"scenarios"})))
-    assert [f.message for f in verdict.findings if "could not be read" in f.message] == []
+    assert verdict.internal_errors == []
 
 
 RECORD_FIELDS = ("seq", "conn", "user", "t", "direction", "kind", "text", "info", "note")
@@ -825,4 +828,25 @@ def test_a_damaged_transcript_file_is_refused_in_one_line_or_judged(text: str) -
         assert str(exc).startswith("line ") and "\n" not in str(exc)
         return
     verdict = judge(transcript)
-    assert [f.message for f in verdict.findings if "could not be read" in f.message] == []
+    assert verdict.internal_errors == []
+
+
+@settings(max_examples=300, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frames=broken_runs())
+def test_the_fast_path_of_evt4_agrees_with_the_long_way(frames: list[object]) -> None:
+    """EVT-4 skips ``field_problems`` for frames ``_clean`` passes: a frame it passes must have no problem at all,
+    or the fast path would hide a broken field (issue 16: one check per limit)."""
+    script = Script().connect("a1", "alice").start("a1", "thread_a_run_1", "thread_a").recv_all("a1", frames)
+    for record in script.transcript:
+        if record.type in EVENTS and isinstance(record.frame, dict) and _clean(record.frame, record.type):
+            assert field_problems(record) == ([], []), record.frame
+
+
+def test_a_rule_that_raises_is_recorded_as_an_internal_error_and_never_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(view: object, ctx: object) -> list[Finding]:
+        raise KeyError("data")
+
+    monkeypatch.setitem(RULES, "EVT-6", [broken])
+    verdict = judge(good().transcript, DEV, ["EVT-6"])
+    assert verdict.internal_errors == [RuleError("EVT-6", "broken", "KeyError: 'data'")]
+    assert verdict.grade("EVT-6") is Grade.FAILED

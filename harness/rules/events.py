@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.grades import Finding, Grade
 from harness.normalize import ENVELOPE, ERROR_TYPES, MISSING, envelope, envelope_value, table, table_value
-from harness.rules.base import Context, finding, rule
+from harness.rules.base import Context, Limits, finding, rule
 from harness.transcript import Record
 from harness.view import Run, View
 
@@ -350,29 +350,37 @@ def timestamps(view: View, ctx: Context) -> Iterator[Finding]:
             yield _verdict("EVT-6", run, failed, list(dict.fromkeys(soft)), marks, "timestamps parse and never decrease")
 
 
+def time_limits(run: Run, limits: Limits) -> tuple[list[str], list[int]]:
+    """EVT-7's start and whole-run limits for one run: (problems, frames to mark). ROB-6 holds a bystander's run to
+    the same limits, through this one function."""
+    problems: list[str] = []
+    marks: list[int] = []
+    t0 = run.start.t
+    started = next((r for r in run.frames if r.type == "agent_started"), None)
+    if started is None:
+        problems.append("no agent_started arrived")
+    elif started.t - t0 > limits.start_s:
+        problems.append(f"agent_started after {started.t - t0:.2f} s (limit {limits.start_s} s)")
+        marks.append(started.seq)
+    end = run.ended_at
+    if end is None:
+        problems.append("the run never ended while the harness waited")
+    elif end - t0 > limits.run_s:
+        problems.append(f"run took {end - t0:.2f} s (limit {limits.run_s} s)")
+    return problems, marks
+
+
 @rule("EVT-7")
 def timeliness(view: View, ctx: Context) -> Iterator[Finding]:
     limits = ctx.limits
     for run in ordinary_runs(view):
-        failed: list[str] = []
-        marks: list[int] = []
-        t0 = run.start.t
-        started = next((r for r in run.frames if r.type == "agent_started"), None)
-        if started is None:
-            failed.append("no agent_started arrived")
-        elif started.t - t0 > limits.start_s:
-            failed.append(f"agent_started after {started.t - t0:.2f} s (limit {limits.start_s} s)")
-            marks.append(started.seq)
-        end = run.ended_at
-        if end is None:
-            failed.append("the run never ended while the harness waited")
-        elif end - t0 > limits.run_s:
-            failed.append(f"run took {end - t0:.2f} s (limit {limits.run_s} s)")
-        gap, where = _longest_silence(run, end)
+        failed, marks = time_limits(run, limits)
+        gap, where = _longest_silence(run, run.ended_at)
         if gap > limits.silence_s:
             failed.append(f"{gap:.2f} s of silence (limit {limits.silence_s} s)")
             marks.append(where)
-        yield _verdict("EVT-7", run, failed, [], marks, f"started in {((started.t - t0) if started else 0):.3f} s")
+        started = next((r for r in run.frames if r.type == "agent_started"), None)
+        yield _verdict("EVT-7", run, failed, [], marks, f"started in {((started.t - run.start.t) if started else 0):.3f} s")
     for run in view.runs:
         if run.scenario == "slow_tool" and run.refusal:
             yield finding("EVT-7", Grade.SKIPPED, f"{_label(run)}: slow_tool refused, so the heartbeat clause cannot be checked", run.start.seq)

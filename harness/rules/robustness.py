@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from harness.grades import Finding, Grade
 from harness.normalize import error_view
 from harness.rules.base import Context, finding, rule
+from harness.rules.events import time_limits
 from harness.transcript import MARKERS, Direction, Kind, Record
 from harness.view import Conn, View
 
@@ -143,17 +144,8 @@ def others_unaffected(view: View, ctx: Context) -> Iterator[Finding]:
     for run in view.runs:  # a calm run that got nothing at all was delayed past every limit: ROB-6's evidence too
         if run.scenario or run.refusal or run.user in noisy_users or run.start.t < since:
             continue
-        started = next((r for r in run.frames if r.type == "agent_started"), None)
+        problems, _ = time_limits(run, limits)
         end = run.ended_at
-        problems = []
-        if started is None:
-            problems.append("no agent_started")
-        elif started.t - run.start.t > limits.start_s:
-            problems.append(f"agent_started after {started.t - run.start.t:.2f} s (limit {limits.start_s} s)")
-        if end is None:
-            problems.append("the run never ended")
-        elif end - run.start.t > limits.run_s:
-            problems.append(f"the run took {end - run.start.t:.2f} s (limit {limits.run_s} s)")
         count = len(noisy)
         if problems:
             yield finding("ROB-6", Grade.FAILED, f"run {run.run_id!r} of {run.user!r} during {count} bad frames: {', '.join(problems)}", run.start.seq)
