@@ -33,7 +33,8 @@ from harness.catalog import CATALOG, CONTRACT_VERSION, selection
 from harness.collector import ABORTED_FILE
 from harness.config import OPTIONS, RUN_GIVEN, Option, safe_url
 from harness.errors import ConfigError
-from harness.report import ERROR, Conformance, apply_baseline, failing, load_baseline, markdown, stale, step_summary
+from harness.grades import Grade, fails, stale
+from harness.report import ERROR, Conformance, apply_baseline, load_baseline, markdown, step_summary
 
 PLUGINS = ("harness.plugin", "pytest_asyncio.plugin", "xdist.plugin", "allure_pytest.plugin")
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
@@ -330,13 +331,13 @@ def verdict(data: dict, strict: bool, baseline: frozenset[str] = frozenset()) ->
     errors = sorted(i for i, r in rows.items() if r["grade"] == ERROR)
     if errors:
         return EXIT_ERROR, f"wsagent: the harness could not judge {', '.join(errors)}"
-    failed = sorted(i for i, r in rows.items() if failing(r["grade"], strict) and i not in baseline)
+    failed = sorted(i for i, r in rows.items() if fails(Grade(r["grade"]), strict) and i not in baseline)
     if failed:
         return EXIT_FAILED, f"wsagent: FAILED {', '.join(failed)}"
-    outdated = sorted(i for i in baseline if stale(rows[i]["grade"], strict))
+    outdated = sorted(i for i in baseline if stale(Grade(rows[i]["grade"]), strict))
     if outdated:
         return EXIT_FAILED, f"wsagent: stale baseline: {', '.join(outdated)} no longer failing; remove them from the baseline file"
-    tolerated = sorted(i for i in baseline if failing(rows[i]["grade"], strict))
+    tolerated = sorted(i for i in baseline if fails(Grade(rows[i]["grade"]), strict))
     if tolerated:
         return EXIT_OK, f"wsagent: OK with baseline (expected failures: {', '.join(tolerated)})"
     return EXIT_OK, ""
@@ -376,7 +377,6 @@ def check(args: argparse.Namespace) -> int:
     """Judge each transcript as its case was judged (its IDs, environment, limits and capabilities from its meta);
     exit 1 when any ID FAILED (or NON-STRICT with ``--strict``). Every file is read before any is judged, so a
     bad one stops the command with its line before any output."""
-    from harness.grades import Grade, fails
     from harness.judge import judge_recorded
     from harness.transcript import Transcript
 

@@ -12,24 +12,30 @@ from collections.abc import Iterable
 from enum import Enum
 from typing import NamedTuple
 
-__all__ = ["Finding", "Grade", "fails", "unexercised", "worst"]
+__all__ = ["Finding", "Grade", "combine", "fails", "stale", "unexercised", "worst"]
 
 
 class Grade(str, Enum):
-    """Outcome of one requirement; the value is the spelling used in reports."""
+    """Outcome of one requirement; the value is the spelling used in reports.
+
+    Rules give OK, NON-STRICT, FAILED or SKIPPED. ERROR (the harness could not finish a case: never a grade of the
+    target, and never reported OK) and NOT RUN (no selected case names the ID) exist only in a run's summary.
+    """
 
     OK = "OK"
     NON_STRICT = "NON-STRICT"
     FAILED = "FAILED"
     SKIPPED = "SKIPPED"
+    ERROR = "ERROR"
+    NOT_RUN = "NOT RUN"
 
     @property
     def severity(self) -> int:
-        """Rank used by :func:`worst`: SKIPPED < OK < NON-STRICT < FAILED."""
+        """Rank used by :func:`worst`: NOT RUN < SKIPPED < OK < NON-STRICT < FAILED < ERROR."""
         return _SEVERITY[self]
 
 
-_SEVERITY = {Grade.SKIPPED: 0, Grade.OK: 1, Grade.NON_STRICT: 2, Grade.FAILED: 3}
+_SEVERITY = {Grade.NOT_RUN: -1, Grade.SKIPPED: 0, Grade.OK: 1, Grade.NON_STRICT: 2, Grade.FAILED: 3, Grade.ERROR: 4}
 
 
 def worst(grades: Iterable[Grade]) -> Grade | None:
@@ -41,9 +47,21 @@ def worst(grades: Iterable[Grade]) -> Grade | None:
     return result
 
 
+def combine(grades: Iterable[Grade]) -> Grade:
+    """An ID's grade over a run's cases (PROTOCOL, preamble): the worst; SKIPPED only when every case skipped it;
+    NOT RUN when no case judged it."""
+    return worst(grades) or Grade.NOT_RUN
+
+
 def fails(grade: Grade | None, strict: bool) -> bool:
-    """Whether a grade fails a case or a run on its own: FAILED always, NON-STRICT under ``--strict``."""
+    """Whether a grade fails a case or a run on its own: FAILED always, NON-STRICT under ``--strict`` (ERROR is
+    the harness's, and stops a run with exit 2 before this is asked)."""
     return grade is Grade.FAILED or (strict and grade is Grade.NON_STRICT)
+
+
+def stale(grade: Grade, strict: bool) -> bool:
+    """Whether a ``--baseline`` entry with this grade is out of date: the ID was judged and no longer fails."""
+    return grade in (Grade.OK, Grade.NON_STRICT) and not fails(grade, strict)
 
 
 def unexercised(findings: Iterable[Finding], ids: Iterable[str], precondition: str) -> list[Finding]:

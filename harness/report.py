@@ -21,12 +21,12 @@ from typing import Any
 
 from harness.catalog import CATALOG, CONTRACT_VERSION
 from harness.errors import ConfigError
+from harness.grades import Grade, combine, fails, stale
 
-__all__ = ["CaseResult", "Conformance", "ERROR", "NOT_RUN", "apply_baseline", "failing", "load_baseline", "markdown", "stale", "step_summary"]
+__all__ = ["CaseResult", "Conformance", "ERROR", "NOT_RUN", "apply_baseline", "load_baseline", "markdown", "step_summary"]
 
-ERROR = "ERROR"
-NOT_RUN = "NOT RUN"
-RANK = {NOT_RUN: -1, "SKIPPED": 0, "OK": 1, "NON-STRICT": 2, "FAILED": 3, ERROR: 4}
+ERROR = Grade.ERROR.value
+NOT_RUN = Grade.NOT_RUN.value
 STATUSES = ("passed", "failed", "broken", "skipped")
 """Allure's test statuses, counted per case in ``tests`` so the HTML report's numbers can be checked."""
 
@@ -55,16 +55,11 @@ class Conformance:
     """Why the session stopped early (the harness's one line), or ``None``: grades then cover only what ran."""
 
     def grade(self, req_id: str) -> str:
-        graded = [c.grades[req_id] for c in self.cases if req_id in c.grades]
-        if not graded:
-            return NOT_RUN
-        if all(g == "SKIPPED" for g in graded):
-            return "SKIPPED"
-        return max((g for g in graded if g != "SKIPPED"), key=RANK.__getitem__)
+        return combine(Grade(c.grades[req_id]) for c in self.cases if req_id in c.grades).value
 
     def to_dict(self) -> dict[str, Any]:
         requirements: dict[str, Any] = {}
-        summary = dict.fromkeys(RANK, 0)
+        summary = dict.fromkeys(sorted((g.value for g in Grade), key=lambda v: Grade(v).severity), 0)
         for req_id, req in CATALOG.items():
             grade = self.grade(req_id)
             summary[grade] += 1
@@ -114,16 +109,6 @@ def _tests(cases: list[CaseResult]) -> dict[str, int]:
     return {"total": len(cases), **{status: counts[status] for status in STATUSES}}
 
 
-def failing(grade: str, strict: bool) -> bool:
-    """Whether a grade fails the run on its own (ERROR is the harness's, judged separately)."""
-    return grade == "FAILED" or (strict and grade == "NON-STRICT")
-
-
-def stale(grade: str, strict: bool) -> bool:
-    """Whether a baseline entry with this grade is out of date: the ID was judged and no longer fails."""
-    return grade in ("OK", "NON-STRICT") and not failing(grade, strict)
-
-
 def load_baseline(path: Path) -> frozenset[str]:
     """Expected failures: ``{"requirements": ["EVT-7", ...]}`` in JSON, or one ID per line (``#`` comments)."""
     try:
@@ -155,9 +140,9 @@ def apply_baseline(data: dict[str, Any], baseline: Iterable[str], strict: bool) 
     listed = sorted(set(baseline))
     for req_id in listed:
         row = data["requirements"][req_id]
-        if failing(row["grade"], strict):
+        if fails(Grade(row["grade"]), strict):
             row["baseline"] = "expected"
-        elif stale(row["grade"], strict):
+        elif stale(Grade(row["grade"]), strict):
             row["baseline"] = "stale"
     data["baseline"] = listed
     return data
