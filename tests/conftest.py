@@ -1,22 +1,26 @@
-"""Project tests: the self-test's fault × requirement matrix and mutation score, printed on the controller; and no
-test writes into the job summary of the CI that runs them."""
+"""Project tests: the self-test's fault × requirement matrix and mutation score, printed on the controller; and the
+tests pass whatever the calling shell holds.
+
+A developer who tests staging has ``JWT_SECRET_KEY``, ``WSAGENT_*``, ``ENVIRONMENT`` or ``E2E_*`` exported; the
+plugin (loaded in this process) and every subprocess a test starts would read them. They are removed here, when
+pytest loads this file, before the plugin resolves its configuration; a test sets what it means to.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pytest
 
 from harness.catalog import CATALOG
+from tests.shell import SETTINGS
+
+for _name in [name for name in os.environ if name.startswith(SETTINGS)]:
+    del os.environ[_name]
 
 SHORT = {"OK": ".", "FAILED": "F", "NON-STRICT": "n", "SKIPPED": "s", "ERROR": "E", "NOT RUN": " "}
-
-
-@pytest.fixture(autouse=True)
-def no_job_summary(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``wsagent run`` appends to ``$GITHUB_STEP_SUMMARY``; the project's own tests must not, in GitHub Actions."""
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
 
 
 WIDTH = 120

@@ -12,7 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRUBBED = ("PYTEST_", "WSAGENT_", "JWT_SECRET", "E2E_", "ENVIRONMENT", "GITHUB_STEP_SUMMARY")
+SETTINGS = ("WSAGENT_", "JWT_SECRET", "E2E_", "ENVIRONMENT", "GITHUB_STEP_SUMMARY")
+"""Variables that configure wsagent or the reference server (tests/conftest.py removes them from the test process)."""
+SCRUBBED = ("PYTEST_", *SETTINGS)
 
 
 def user_env(**extra: str) -> dict[str, str]:
