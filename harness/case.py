@@ -8,7 +8,6 @@ reason, NON-STRICT passes with a warning (fails in strict mode).
 
 from __future__ import annotations
 
-import shlex
 import uuid
 import warnings
 from collections.abc import Iterable
@@ -18,13 +17,13 @@ import httpx
 import pytest
 
 from harness.client import Connection, RunHandle, Session, Transport
-from harness.config import Agents, HarnessConfig, changed_settings, safe_url
+from harness.config import Agents, HarnessConfig, safe_url
 from harness.errors import ConfigError, TargetShutDown
 from harness.grades import Finding, Grade, fails
 from harness.judge import Verdict, context_meta, judge, judge_case
 from harness.normalize import ERROR_TYPES
 from harness.preflight import check_runs, check_target, unanswered
-from harness.quote import quote
+from harness.rendering import describe, reproduce
 from harness.rules import Context
 from harness.targets import Target
 from harness.transcript import Direction, Kind, Transcript
@@ -263,40 +262,12 @@ class Case:
                 )
 
     def describe(self, findings: list[Finding]) -> str:
-        """Findings with the frames they point at and the command that reproduces them."""
-        lines = []
-        for finding in findings:
-            lines.append(f"{finding.rule} {finding.grade.value}: {finding.message}")
-            for index in finding.frames[:4]:
-                if 0 <= index < len(self.transcript):
-                    record = self.transcript[index]
-                    shown = record.text if record.text is not None else record.info
-                    lines.append(f"    #{index} {record.conn} {record.direction.value} {record.kind.value}: {quote(shown)}")
-        lines.append(f"reproduce: {self.reproduce(sorted({f.rule for f in findings}))}")
-        return "\n".join(lines)
+        """Findings with the frames they point at and the command that reproduces them (:mod:`harness.rendering`)."""
+        return describe(self.transcript, findings, self.reproduce(sorted({f.rule for f in findings})))
 
     def reproduce(self, ids: Iterable[str]) -> str:
-        """The line that repeats this verdict with the same target, environment, strictness, verdict-changing settings
-        (agents, limits, timeout, capabilities, start template), faults and token file:
-        ``wsagent run --only <IDs>`` for a case of the bundled suite, ``pytest <node id>`` for a user's own test."""
-        config = self.config
-        settings: list[tuple[str, str | None]] = []  # (option name, value; None for a flag), wsagent run's spelling
-        if config.target is not None:
-            settings.append(("target", safe_url(config.target)))
-        if config.environment != "development":
-            settings.append(("environment", config.environment))
-        if config.strict:
-            settings.append(("strict", None))
-        plugin_only: list[tuple[str, str | None]] = [*changed_settings(config)]
-        if config.target is None and config.server_args:
-            plugin_only.append(("server-args", shlex.join(config.server_args)))
-        if config.token_file is not None:
-            plugin_only.append(("token-file", str(config.token_file)))
-        if not self.bundled:
-            return shlex.join(["pytest", self.name, *_plugin_options(settings + plugin_only)])
-        words = ["wsagent", "run", *(part for req_id in ids for part in ("--only", req_id))]
-        words += [part for name, value in settings for part in (f"--{name}", value) if part is not None]
-        return shlex.join(words + (["--", *_plugin_options(plugin_only)] if plugin_only else []))
+        """The command line that repeats this verdict (:func:`harness.rendering.reproduce`)."""
+        return reproduce(self.config, self.name, ids, bundled=self.bundled)
 
     async def aclose(self) -> None:
         for session in self._sessions.values():
@@ -310,8 +281,3 @@ def _shape(kw: dict[str, Any]) -> str:
     scenario = f"scenario {kw['scenario']}" if kw.get("scenario") else "ordinary run"
     server_ids = kw.get("run_id", 1) is None and kw.get("thread_id", 1) is None
     return f"{scenario}, {'ids created by the server' if server_ids else 'ids given'}"
-
-
-def _plugin_options(settings: list[tuple[str, str | None]]) -> list[str]:
-    """``(name, value)`` pairs in the plugin's spelling: ``--wsagent-<name>=<value>``, or the bare flag for ``None``."""
-    return [f"--wsagent-{name}" + ("" if value is None else f"={value}") for name, value in settings]

@@ -10,23 +10,41 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 from pathlib import Path
 
 import pytest
 
 from harness import __version__
 from harness.allure_report import label_requirements, requirement_facts, write_extras
+from harness.case import Case
 from harness.catalog import CONTRACT_VERSION
 from harness.config import HarnessConfig, safe_url
+from harness.grades import Grade
 from harness.report import ERROR, CaseResult, Conformance
 
-__all__ = ["ABORTED_FILE", "IDS_PROPERTY", "PROPERTY", "WAIT_PROPERTY", "Collector"]
+__all__ = ["ABORTED_FILE", "IDS_PROPERTY", "PROPERTY", "WAIT_PROPERTY", "Collector", "hand_over"]
 
 PROPERTY = "wsagent"
 IDS_PROPERTY = "wsagent_ids"
 WAIT_PROPERTY = "wsagent_wait"
 ABORTED_FILE = ".aborted"
 """Where an aborting process (an xdist worker, say) leaves its one line for the collector; read once and removed."""
+
+
+def hand_over(item: pytest.Item, case: Case) -> None:
+    """Hand the grades to the controller (the only channel out of an xdist worker); keep the evidence of a case
+    that is not all OK (every case's with ``--wsagent-transcripts=all``) as ``<report-dir>/transcripts/<test>.jsonl``,
+    which ``wsagent check`` judges again offline, as the case was judged."""
+    if case.outcome is None:
+        return
+    item.user_properties.append((PROPERTY, json.dumps(case.outcome.to_dict())))
+    report_dir = case.config.report_dir
+    if report_dir is not None and (case.config.transcripts == "all" or set(case.outcome.grades.values()) != {Grade.OK}):
+        folder = report_dir / "transcripts"
+        folder.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^\w.-]+", "_", item.nodeid)
+        (folder / f"{name}.jsonl").write_text(case.transcript.dumps(), encoding="utf-8")
 
 
 class Collector:

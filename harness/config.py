@@ -292,9 +292,11 @@ def _secret(given: Given, env: Mapping[str, str], environment: str, token_file: 
 
 
 def changed_settings(config: HarnessConfig) -> list[tuple[str, str]]:
-    """The settings that change a verdict and differ from their defaults, as (option name, value): what a reproduce
-    line must carry besides the target, the environment and strictness."""
+    """The settings that change a verdict and differ from their defaults (or the profile's values), as (option name,
+    value): what a reproduce line must carry besides the target, the environment, strictness and the profile."""
     defaults = {opt.name: opt.default for opt in OPTIONS}
+    if config.profile is not None:
+        defaults.update(config.profile.settings)
     agents, limits = config.agents, config.limits
     shown = {
         "agents": f"tools={agents.tools},plain={agents.plain},calculator={agents.calculator}",
@@ -302,6 +304,8 @@ def changed_settings(config: HarnessConfig) -> list[tuple[str, str]]:
         "timeout": f"{config.timeout:g}",
         "capabilities": ",".join(sorted(config.capabilities)),
         "start-template": config.start_template or "",
+        "thread-id": config.thread_ids,
+        "run-id": config.run_ids,
     }
     return [(name, value) for name, value in shown.items() if value != defaults[name]]
 

@@ -8,35 +8,31 @@ controller in ``user_properties`` for the reports.
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
-import re
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
 import pytest_asyncio
 
-from harness.allure_report import REQUIREMENT_LABEL, timeline
+from harness.allure_case import attach, label
+from harness import asyncio_mode
 from harness.case import Case
 from harness.catalog import CATALOG, selection
 from harness.cli import SUITES
-from harness.collector import ABORTED_FILE, IDS_PROPERTY, PROPERTY, WAIT_PROPERTY, Collector
+from harness.collector import ABORTED_FILE, IDS_PROPERTY, WAIT_PROPERTY, Collector, hand_over
 from harness.config import OPTIONS, RUN_GIVEN, HarnessConfig, resolve
 from harness.errors import HarnessError
-from harness.grades import Grade
 from harness.progress import Progress
 from harness.targets import Target, Targets, check_reachable
 from harness.tokens import TokenSource
-from harness.transcript import Redactor
 
 CONFIG_KEY = pytest.StashKey[HarnessConfig]()
 STARTED_KEY = pytest.StashKey[float]()
 TARGETS_KEY = pytest.StashKey[Targets]()
-NON_STRICT_TAG = "NON-STRICT"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -70,6 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
         _stop_before_session(config, str(exc))
     config.stash[STARTED_KEY] = time.monotonic()
     config.pluginmanager.register(Collector(config.stash[CONFIG_KEY]), "wsagent-collector")
+    config.pluginmanager.register(asyncio_mode, "wsagent-asyncio")
     if config.getoption("--wsagent-progress") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(Progress(config), "wsagent-progress")
 
@@ -88,42 +85,8 @@ def _stop_before_session(config: pytest.Config, message: str) -> NoReturn:
     raise pytest.UsageError(message)
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> Generator[None, Any, Any]:
-    """An async test that asks for a wsagent fixture runs under pytest-asyncio whatever its mode: marked before pytest
-    makes the item, so a user's configuration needs no ``asyncio_mode = auto`` for our fixtures."""
-    if inspect.iscoroutinefunction(obj) and not _marked_asyncio(obj) and any(n == "wsagent" or n.startswith("wsagent_") for n in _parameters(obj)):
-        pytest.mark.asyncio(obj)
-    return (yield)
-
-
-def _parameters(obj: Any) -> list[str]:
-    try:
-        return list(inspect.signature(obj).parameters)
-    except (TypeError, ValueError):
-        return []
-
-
-def _marked_asyncio(obj: Any) -> bool:
-    return any(getattr(mark, "name", None) == "asyncio" for mark in getattr(obj, "pytestmark", []))
-
-
-def _not_run_by_asyncio(item: pytest.Item) -> bool:
-    """An async test that reaches the ``wsagent`` fixture only through one of the user's fixtures, in strict mode:
-    pytest-asyncio would not run it, and pytest's own error would not say what to add."""
-    function = getattr(item, "obj", None)
-    return (inspect.iscoroutinefunction(function) and "wsagent" in getattr(item, "fixturenames", ())
-            and item.get_closest_marker("asyncio") is None)
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    unrun = [item.nodeid for item in items if _not_run_by_asyncio(item)]
-    if unrun:
-        raise pytest.UsageError(
-            f"wsagent: pytest-asyncio does not run {unrun[0]}{f' and {len(unrun) - 1} more' if len(unrun) > 1 else ''}: add "
-            "asyncio_mode = auto (and asyncio_default_fixture_loop_scope = function) to your pytest configuration, "
-            "or mark the test @pytest.mark.asyncio"
-        )
+    asyncio_mode.check(items)
     for item in items:
         for mark in item.iter_markers("requirement"):
             unknown = [i for i in mark.args if i not in CATALOG]
@@ -228,67 +191,7 @@ async def wsagent(request: pytest.FixtureRequest, wsagent_config: HarnessConfig,
         yield case
     finally:
         await case.aclose()
-        _report(item, case)
-
-
-def _report(item: pytest.Item, case: Case) -> None:
-    """Hand the grades to the controller (the only channel out of an xdist worker); keep the evidence of a case
-    that is not all OK (every case's with ``--wsagent-transcripts=all``) as ``<report-dir>/transcripts/<test>.jsonl``,
-    which ``wsagent check`` judges again offline, as the case was judged."""
-    if case.outcome is None:
-        return
-    item.user_properties.append((PROPERTY, json.dumps(case.outcome.to_dict())))
-    report_dir = case.config.report_dir
-    if report_dir is not None and (case.config.transcripts == "all" or set(case.outcome.grades.values()) != {Grade.OK}):
-        folder = report_dir / "transcripts"
-        folder.mkdir(parents=True, exist_ok=True)
-        name = re.sub(r"[^\w.-]+", "_", item.nodeid)
-        (folder / f"{name}.jsonl").write_text(case.transcript.dumps(), encoding="utf-8")
-
-
-def _label(ids: tuple[str, ...]) -> None:
-    """The case's area (epic) and requirement IDs on its Allure page, set at setup so a case skipped by a fixture is
-    grouped by requirement too; the controller adds "ID GRADE: title" features once the grades are known."""
-    try:
-        import allure
-    except ImportError:  # allure-pytest is a dependency; this only guards a broken install
-        return
-    for req_id in ids:
-        allure.dynamic.label(REQUIREMENT_LABEL, req_id)
-    for area in dict.fromkeys(CATALOG[req_id].area.value for req_id in ids):
-        allure.dynamic.epic(area)
-
-
-def _attach(case: Case) -> None:
-    """The redacted transcript, the findings and, for a failure, its timeline, on the test's Allure page.
-
-    Called at the end of the test's call phase: attached later (fixture teardown) they would land under the
-    fixture's "tear down" section instead of the test itself.
-    """
-    try:
-        import allure
-    except ImportError:  # allure-pytest is a dependency; this only guards a broken install
-        return
-    allure.attach(case.transcript.dumps(), "transcript.jsonl", allure.attachment_type.JSON)
-    if case.outcome is None:
-        return
-    allure.attach(json.dumps(case.outcome.to_dict(), indent=2), "findings.json", allure.attachment_type.JSON)
-    findings = [f for f in case.outcome.verdict.findings if f.rule in case.outcome.grades]
-    tolerated = [f for f in findings if f.grade is Grade.NON_STRICT]
-    if tolerated:
-        # A NON-STRICT case passes (unless --strict), so without a tag it would hide among the green ones.
-        allure.dynamic.tag(NON_STRICT_TAG)
-        verdict = "Failed (--strict)" if case.config.strict else "Passed NON-STRICT (fails with --strict)"
-        allure.dynamic.description(
-            f"{verdict}: the target deviates where the contract tolerates it.\n\n"
-            + "\n".join(f"- {f.rule} NON-STRICT: {f.message}" for f in tolerated)
-        )
-    bad = [f for f in findings if f.grade in (Grade.FAILED, Grade.NON_STRICT)]
-    if bad:
-        marked = {index for f in bad for index in f.frames}
-        text = case.describe(bad) + "\n\n" + timeline(case.transcript, marked)
-        redact = Redactor.for_token(None, case.target.secret)  # recorded text is redacted already; belt and braces
-        allure.attach(redact(text), "timeline.txt", allure.attachment_type.TEXT)
+        hand_over(item, case)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -299,7 +202,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     ids = requirement_ids(item)
     if ids:
         item.user_properties.append((IDS_PROPERTY, ",".join(ids)))
-        _label(ids)
+        label(ids)
     wait = item.get_closest_marker("deliberate_wait")
     if wait is not None:
         seconds, reason = wait.args
@@ -316,4 +219,4 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     finally:
         case = getattr(item, "funcargs", {}).get("wsagent")
         if isinstance(case, Case):
-            _attach(case)
+            attach(case)
