@@ -546,17 +546,18 @@ class Connection:
         came, and a run against such a target costs one timeout, not one per case.
         """
         since = len(self.received)
-        if not await self.send_json({"type": "ping"}, note={"barrier": True}):
+        learned = self.session.learned.get("ping")
+        note: dict[str, Any] = {"barrier": True, **({"learned": learned} if learned else {})}
+        if not await self.send_json({"type": "ping"}, note=note):
             return None
         wanted = self._pings_sent
         if len(self._pongs) >= wanted:
             return self._pongs[wanted - 1]
-        learned = self.session.learned
-        if "ping" in learned:
+        if learned:
             return None
         pong = await self.wait_for(lambda r: len(self._pongs) >= wanted and r is self._pongs[wanted - 1], timeout, since=since)
         if pong is None and self.open:
-            learned["ping"] = f"{self.label} got no pong within {self._timeout(timeout):g} s"
+            self.session.learned["ping"] = f"{self.label} got no pong within {self._timeout(timeout):g} s"
         return pong
 
     async def wait_closed(self, timeout: float | None = None) -> Record | None:
