@@ -4,7 +4,6 @@ server that runs when they are not installed (CI installs only ``.[test]``). No 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -24,6 +23,7 @@ from mock_server.environment import ServerEnvironment
 from mock_server.manager import ClientConnection, WebSocketManager
 from mock_server.protocol import ErrorCode, StartAgent, error_frame, pong_frame
 from mock_server.testing import RecordingSink, mint_token
+from tests.shell import user_env
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "accel-test-secret-0123456789abcdef0123456789abcdef"
@@ -156,10 +156,9 @@ def test_orjson_and_the_standard_library_agree_on_awkward_frames(frame: dict[str
 
 def researcher_frames(code: str, env: Mapping[str, str]) -> tuple[list[dict[str, Any]], str]:
     """``python -c code`` (which runs the server), one researcher run; its frames, volatile fields blanked, and stderr."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "WSAGENT_", "JWT_SECRET", "E2E_", "ENVIRONMENT"))}
     process = subprocess.Popen(
         [sys.executable, "-c", code, "--port", "0", "--exit-with-stdin"],
-        cwd=ROOT, env={**base, "JWT_SECRET_KEY": SECRET, **env},
+        cwd=ROOT, env=user_env(JWT_SECRET_KEY=SECRET, **env),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

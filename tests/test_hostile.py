@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import textwrap
 from http import HTTPStatus
@@ -29,6 +28,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 from websockets.exceptions import ConnectionClosed
+from tests.shell import user_env
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "hostile-test-secret-0123456789abcdef"
@@ -58,8 +58,7 @@ async def run_harness(url: str, report_dir: Path, selection: Selection) -> Harne
         sys.executable, "-m", "harness.cli", "run", "--target", url, *only, "--report-dir", str(report_dir),
         "--", "--wsagent-timeout=2", "--wsagent-open-timeout=2", "-p", "no:cacheprovider", *extra,
     ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "WSAGENT_", "JWT_SECRET"))}
-    env.update(JWT_SECRET_KEY=SECRET, ENVIRONMENT="development")
+    env = user_env(JWT_SECRET_KEY=SECRET, ENVIRONMENT="development")
     process = await asyncio.create_subprocess_exec(
         *command, cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )

@@ -10,16 +10,14 @@ the real backend shows here.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 
 from harness.report import CaseResult, Conformance
+from tests.shell import wsagent
 
 FIXTURES = Path(__file__).parent / "fixtures" / "netra"
 LEVELS = sorted(path.name.removesuffix(".tar.gz") for path in FIXTURES.glob("*.tar.gz"))
@@ -31,8 +29,7 @@ def test_the_recorded_netra_run_is_judged_offline_as_it_was_live(level: str, tmp
         archive.extractall(tmp_path, filter="data")
     live = json.loads((tmp_path / "conformance.json").read_text())
     files = sorted((tmp_path / "transcripts").glob("*.jsonl"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WSAGENT_", "JWT_SECRET", "E2E_", "ENVIRONMENT"))}
-    done = subprocess.run([sys.executable, "-m", "harness.cli", "check", "--json", *map(str, files)], capture_output=True, text=True, env=env, timeout=300)
+    done = wsagent("check", "--json", *map(str, files))
     assert done.returncode in (0, 1), done.stderr
     replayed = {Path(name).name.removesuffix(".jsonl"): grades for name, grades in json.loads(done.stdout).items()}
 

@@ -6,9 +6,6 @@ config error, and so is a secret. CLI and environment still win over a profile.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +15,7 @@ from harness.errors import ConfigError
 from harness.ids import IdPattern
 from harness.profiles import available, find
 from harness.template import StartTemplate
+from tests.shell import wsagent
 
 NETRA_TEMPLATE = '{"type":"user_message","payload":{"content":"{request}","user_id":"{user_id}","thread_id":"{thread_id}"}}'
 
@@ -92,8 +90,7 @@ def test_naming_only_the_tools_agent_keeps_the_other_roles_defaults(tmp_path: Pa
 
 def test_wsagent_profiles_lists_every_profile_with_its_source(tmp_path: Path) -> None:
     (tmp_path / "wsagent.toml").write_text('[profiles.local]\ndescription = "our staging"\ntimeout = 60\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WSAGENT_", "JWT_SECRET"))}
-    done = subprocess.run([sys.executable, "-m", "harness.cli", "profiles"], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=60)
+    done = wsagent("profiles", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == "local  wsagent.toml  our staging"
     assert done.stdout.splitlines()[1].startswith("netra  bundled  the Netra backend")
@@ -107,12 +104,10 @@ def test_template_user_id_is_the_sub_or_the_claimed_user() -> None:
 
 def test_a_template_the_target_cannot_route_stops_the_run_at_the_preflight(tmp_path: Path) -> None:
     """One line quoting what was sent and what came back, naming the setting to change; exit 2, no case waits."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "WSAGENT_", "JWT_SECRET", "E2E_", "ENVIRONMENT"))}
-    command = [
-        sys.executable, "-m", "harness.cli", "run", "--only", "EVT-1", "--report-dir", str(tmp_path), "--no-html",
+    done = wsagent(
+        "run", "--only", "EVT-1", "--report-dir", str(tmp_path), "--no-html",
         "--", '--wsagent-start-template={"type":"make_coffee","payload":{"q":"{request}"}}', "-p", "no:cacheprovider",
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    )
     assert done.returncode == 2, done.stdout[-2000:]
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("wsagent: run aborted: ") and "did not start the golden run: sent " in last, last

@@ -16,16 +16,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import jwt
 
 from mock_server.testing import mint_token
+from tests.shell import user_env, wsagent
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "redaction-secret-7f3a9c1e5b2d8f4a6c0e"
@@ -94,13 +92,11 @@ def test_the_scanner_finds_each_kind_of_leak() -> None:
 
 def test_a_debug_run_leaves_no_secret_and_no_token(tmp_path: Path) -> None:
     report = tmp_path / "report"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "WSAGENT_", "JWT_SECRET"))}
-    env["WSAGENT_SECRET"] = SECRET
-    command = [
-        sys.executable, "-m", "harness.cli", "run", "--only", "auth", "--only", "security", "--report-dir", str(report),
+    done = wsagent(
+        "run", "--only", "auth", "--only", "security", "--report-dir", str(report),
         "--", "--wsagent-server-args=--log-level DEBUG", "-p", "no:cacheprovider",
-    ]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=RUN_LIMIT_S)
+        env=user_env(WSAGENT_SECRET=SECRET), cwd=ROOT, timeout=RUN_LIMIT_S,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     logs = sorted(report.glob("server-*.log"))
     assert logs, "the embedded server's log must be kept in the report folder"

@@ -28,6 +28,7 @@ from harness.config import safe_url
 from harness.errors import ConfigError
 from harness.report import CaseResult, Conformance, apply_baseline, load_baseline, markdown
 from harness.transcript import Direction, Kind, Transcript
+from tests.shell import user_env, wsagent
 
 SECRET = "reports-test-secret-0123456789abcdef0123"
 
@@ -296,13 +297,12 @@ FAULTS = "--fault duplicate_agent_started --fault binary_frame_closes_1003"
 def faulty_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     """EVT-2 FAILED and ROB-4 NON-STRICT on the embedded server, as in a GitHub Actions job; no HTML."""
     report_dir = tmp_path_factory.mktemp("reports")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "WSAGENT_", "JWT_SECRET", "CI", "GITLAB", "JENKINS"))}
+    env = {k: v for k, v in user_env().items() if not k.startswith(("CI", "GITLAB", "JENKINS"))}  # only GitHub's facts
     env.update(JWT_SECRET_KEY=SECRET, GITHUB_ACTIONS="true", GITHUB_SERVER_URL="https://github.example", GITHUB_REPOSITORY="acme/agent", GITHUB_RUN_ID="42")
-    cmd = [
-        sys.executable, "-m", "harness.cli", "run", "--no-html", "--report-dir", str(report_dir), "--only", "EVT-2", "--only", "ROB-4",
-        "--", "--wsagent-timeout=3", f"--wsagent-server-args={FAULTS}",
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
+    done = wsagent(
+        "run", "--no-html", "--report-dir", str(report_dir), "--only", "EVT-2", "--only", "ROB-4",
+        "--", "--wsagent-timeout=3", f"--wsagent-server-args={FAULTS}", env=env,
+    )
     assert (report_dir / "conformance.json").exists(), done.stdout[-3000:] + done.stderr[-2000:]
     return report_dir, done.returncode
 
@@ -369,9 +369,8 @@ def test_no_secret_or_token_in_any_report(faulty_run: tuple[Path, int]) -> None:
 def test_progress_line_on_a_terminal(tmp_path: Path) -> None:
     """Under a pseudo-terminal ``wsagent run`` counts cases on one line instead of pytest's dots."""
     primary, secondary = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "WSAGENT_", "JWT_SECRET"))}
     cmd = [sys.executable, "-m", "harness.cli", "run", "--no-html", "--report-dir", str(tmp_path), "--only", "AUTH-4"]
-    proc = subprocess.Popen(cmd, stdout=secondary, stderr=secondary, env=env)
+    proc = subprocess.Popen(cmd, stdout=secondary, stderr=secondary, env=user_env())
     os.close(secondary)
     chunks = []
     while True:
@@ -420,11 +419,10 @@ def test_skipped_cases_are_listed_with_their_reason_even_when_the_id_is_ok() -> 
 
 def test_failing_cases_leave_transcripts_that_check_judges_again(tmp_path: Path) -> None:
     """The evidence of a FAILED case lands in reports/transcripts/, and ``wsagent check`` reaches the same verdict."""
-    run = [sys.executable, "-m", "harness.cli", "run", "--no-html", "--only", "EVT-1", "--report-dir", str(tmp_path),
-           "--", "--wsagent-server-args=--fault thinking_dropped"]
-    assert subprocess.run(run, capture_output=True, text=True, timeout=120).returncode == 1
+    run = wsagent("run", "--no-html", "--only", "EVT-1", "--report-dir", str(tmp_path), "--", "--wsagent-server-args=--fault thinking_dropped")
+    assert run.returncode == 1
     transcript = tmp_path / "transcripts" / "test_events.py_test_tool_agent_run.jsonl"
-    checked = subprocess.run([sys.executable, "-m", "harness.cli", "check", str(transcript)], capture_output=True, text=True, timeout=60)
+    checked = wsagent("check", str(transcript))
     assert checked.returncode == 1
     assert re.search(r"^EVT-1 +FAILED", checked.stdout, re.M) and "missing agent_thinking" in checked.stdout
 
