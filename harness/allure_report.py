@@ -10,16 +10,13 @@ QA reads verdicts by requirement, so the report is organised that way: every tes
 "ID GRADE: title"; the HTML report groups by those two (:data:`GROUP_BY`), and the overview's metadata lists every
 ID with its grade and title, the conformance table on the report's first page.
 
-The HTML report is Allure 3's "awesome" report as one file, built by the ``allure`` npm package (Node, no Java).
-The package is installed once, with npm from the npm registry, into a per-user cache pinned to one version, so
-repeated runs neither reinstall nor change the page under the browser test.
+The HTML report is Allure 3's "awesome" report as one file, built by the ``allure`` npm package (Node, no Java),
+which :mod:`harness.allure_install` installs once; this module only renders.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -28,12 +25,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.allure_install import TIMEOUT, allure_cli
 from harness.transcript import Transcript
 
 __all__ = [
-    "ALLURE_VERSION",
     "CATEGORIES",
-    "HtmlUnavailable",
     "build_html",
     "environment_properties",
     "executor",
@@ -45,8 +41,6 @@ __all__ = [
     "write_extras",
 ]
 
-ALLURE_VERSION = "3.18.0"
-"""Pinned: the browser test reads the page, and a new major could move what it reads."""
 
 GROUP_BY = ("epic", "feature")
 """The HTML report's tree: area, then "ID GRADE: title", then the cases (Allure 3 ``awesome --group-by``)."""
@@ -58,8 +52,6 @@ labels come first and a reader does not need "Show more" to find them."""
 REQUIREMENT_LABEL = "requirement"
 """The label holding one requirement ID a case judges, set while the case runs (the grade is not known yet)."""
 
-TIMEOUT = 300
-"""Seconds for one npm install or one report build: a blocked network must not hang a finished run."""
 
 _ANY = r"[\s\S]*"
 """Spans newlines in both Allure 2 (Java, whole-message match) and Allure 3 (JavaScript, search)."""
@@ -205,49 +197,9 @@ def timeline(transcript: Transcript, marked: Iterable[int], width: int = 240) ->
     return "\n".join(lines) + "\n"
 
 
-class HtmlUnavailable(Exception):
-    """Node/npm are missing or the Allure 3 package could not be installed; the message says what to do."""
-
-
-def cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    base = Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "wsagent" / f"allure-{ALLURE_VERSION}"
-
-
 def history_file(report_dir: Path) -> Path:
     """Allure 3 keeps trends in one JSON Lines file; outside allure-results so ``wsagent run`` never wipes it."""
     return report_dir / "history" / "history.jsonl"
-
-
-def _allure_cli() -> list[str]:
-    """``node .../allure/cli.js``, installing the pinned package into the cache on first use (under a file lock)."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    hint = f"install Node.js 18+ with npm (Debian: apt-get install nodejs npm); wsagent then fetches allure@{ALLURE_VERSION}"
-    if node is None:
-        raise HtmlUnavailable(f"wsagent: the HTML report needs Node.js: {hint}")
-    prefix = cache_dir()
-    cli = prefix / "node_modules" / "allure" / "cli.js"
-    if cli.exists():
-        return [node, str(cli)]
-    if npm is None:
-        raise HtmlUnavailable(f"wsagent: the HTML report needs npm to install Allure 3: {hint}")
-    prefix.mkdir(parents=True, exist_ok=True)
-    with open(prefix.parent / f"{prefix.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two parallel runs must not install into one folder at once
-        if not cli.exists():
-            try:
-                done = subprocess.run(
-                    [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--loglevel=error", f"allure@{ALLURE_VERSION}"],
-                    capture_output=True,
-                    text=True,
-                    timeout=TIMEOUT,
-                )
-            except subprocess.TimeoutExpired:
-                raise HtmlUnavailable(f"wsagent: npm could not install allure@{ALLURE_VERSION} within {TIMEOUT} s") from None
-            if done.returncode != 0 or not cli.exists():
-                tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-                raise HtmlUnavailable(f"wsagent: npm could not install allure@{ALLURE_VERSION}: {tail[0]}")
-    return [node, str(cli)]
 
 
 def build_html(report_dir: Path, name: str = "wsagent conformance") -> Path:
@@ -260,7 +212,7 @@ def build_html(report_dir: Path, name: str = "wsagent conformance") -> Path:
     results = report_dir / "allure-results"
     if not results.is_dir():
         raise RuntimeError(f"wsagent: no Allure results in {results}: run `wsagent run --report-dir {report_dir}` first")
-    command = _allure_cli()
+    command = allure_cli()
     out = report_dir / "html"
     shutil.rmtree(out, ignore_errors=True)
     history = history_file(report_dir)

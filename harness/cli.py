@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from harness import __version__
-from harness.allure_report import HtmlUnavailable, build_html
+from harness.allure_install import HtmlUnavailable
+from harness.allure_report import build_html
 from harness.catalog import CATALOG, CONTRACT_VERSION, selection
 from harness.collector import ABORTED_FILE
 from harness.config import OPTIONS, RUN_GIVEN, Option, safe_url
