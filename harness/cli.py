@@ -23,6 +23,8 @@ from typing import NoReturn
 from harness.allure_report import HtmlUnavailable, build_html
 from harness.catalog import CATALOG, selection
 from harness.errors import ConfigError
+from harness.load.command import add_arguments as load_arguments
+from harness.load.command import load
 from harness.report import ERROR, apply_baseline, failing, load_baseline, markdown, stale
 
 PLUGINS = ("harness.plugin", "pytest_asyncio.plugin", "xdist.plugin", "allure_pytest.plugin")
@@ -62,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--fault", action="append", default=[], help="switch on a fault (see --list-faults)")
     serve.add_argument("--list-faults", action="store_true")
 
+    load = commands.add_parser("load", help="N virtual users on Locust repeating the golden path, every run judged")
+    load_arguments(load)
+
     check = commands.add_parser("check", help="judge a recorded transcript (JSON Lines) offline")
     check.add_argument("transcript", type=Path)
     check.add_argument("--environment", default=None, help="override the transcript's environment")
@@ -83,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(args)
         if args.command == "report":
             return report(args)
+        if args.command == "load":
+            load(args, list(sys.argv[1:] if argv is None else argv)[1:])
         return check(args)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)

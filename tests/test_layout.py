@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,3 +35,11 @@ def test_no_fault_is_named_outside_the_reference_server() -> None:
     texts = {path: path.read_text() for path in SOURCES}
     named = {(str(path.relative_to(ROOT)), fault.value) for path, text in texts.items() for fault in FAULTS if fault.value in text}
     assert not named
+
+
+def test_locust_and_gevent_stay_out_of_the_plugin_the_judge_and_the_cli() -> None:
+    """Importing locust monkey-patches the standard library for gevent; only `wsagent load`'s own process may."""
+    probe = "import sys, harness.plugin, harness.judge, harness.cli, harness.load.command, harness.load.judging; " \
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('locust', 'gevent')))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60, check=True)
+    assert done.stdout.strip() == "[]"
