@@ -18,13 +18,13 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
 from harness.allure_report import HtmlUnavailable, build_html
 from harness.catalog import CATALOG, selection
 from harness.errors import ConfigError
 from harness.load.command import add_arguments as load_arguments
 from harness.load.command import load
+from harness.replicas import serve_replicas
 from harness.report import ERROR, apply_baseline, failing, load_baseline, markdown, stale
 
 PLUGINS = ("harness.plugin", "pytest_asyncio.plugin", "xdist.plugin", "allure_pytest.plugin")
@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--environment", default=None)
     serve.add_argument("--fault", action="append", default=[], help="switch on a fault (see --list-faults)")
     serve.add_argument("--list-faults", action="store_true")
+    serve.add_argument("--replicas", type=int, default=1, help="start N replicas on N ports (--port, --port+1, ...); needs --redis")
+    serve.add_argument("--redis", metavar="URL", help="replicas share users through this Redis, e.g. redis://127.0.0.1:6379/0")
 
     load = commands.add_parser("load", help="N virtual users on Locust repeating the golden path, every run judged")
     load_arguments(load)
@@ -218,16 +220,22 @@ def report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def serve(args: argparse.Namespace) -> NoReturn:
-    cmd = [sys.executable, "-P", "-m", "mock_server", "--host", args.host, "--port", str(args.port)]
+def serve(args: argparse.Namespace) -> int:
+    cmd = [sys.executable, "-P", "-m", "mock_server", "--host", args.host]
     if args.environment:
         cmd += ["--environment", args.environment]
     for fault in args.fault:
         cmd += ["--fault", fault]
     if args.list_faults:
         cmd.append("--list-faults")
+    if args.redis:
+        cmd += ["--redis", args.redis]
+    if args.replicas != 1:
+        if args.replicas < 1 or not args.redis:
+            raise ConfigError("wsagent: --replicas N takes N >= 1 and needs --redis URL (replicas share users through Redis)")
+        return serve_replicas(cmd, args.replicas, int(args.port))
     # exec, not a child: SIGTERM/SIGINT and the READY line belong to the server itself, and no orphan is left behind
-    os.execv(sys.executable, cmd)
+    os.execv(sys.executable, [*cmd, "--port", str(args.port)])
 
 
 def check(args: argparse.Namespace) -> int:
