@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import locust  # noqa: I001  # first: it monkey-patches the standard library for gevent before anything opens a socket
 import gevent
-from locust import User, constant, task
+from locust import User, task
 from locust.env import Environment
 from locust.html import get_html_report
 from locust.runners import MasterRunner, WorkerRunner
@@ -41,6 +41,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from harness.client import StartTemplate
 from harness.config import safe_url
@@ -159,29 +160,32 @@ def _title(req_id: str) -> str:
     return CATALOG[req_id].title
 
 
-def user_class(process: LoadProcess) -> type[User]:
-    """The virtual user: its own fresh token, then start → terminal frame → think time, again and again."""
+class GoldenPathUser(User):
+    """The virtual user: its own fresh token, then start → terminal frame → think time, again and again.
 
-    class GoldenPathUser(User):
-        wait_time = constant(process.settings.think_time)
+    Every role names this class (a master dispatches users by class name); only processes that run users bind
+    :attr:`process`."""
 
-        def on_start(self) -> None:
-            self.user_id = process.target.tokens.user(f"load-{uuid.uuid4().hex[:12]}")
-            self.conn: LoadConnection | None = None
+    process: ClassVar[LoadProcess]
 
-        @task
-        def golden_path(self) -> None:
-            if self.conn is None or not self.conn.accepted:
-                self.conn = process.connect(self.user_id)
-                if self.conn is None:
-                    return
-            process.golden_path(self.user_id, self.conn)
+    def wait_time(self) -> float:
+        return self.process.settings.think_time
 
-        def on_stop(self) -> None:
-            if self.conn is not None:
-                self.conn.close()
+    def on_start(self) -> None:
+        self.user_id = self.process.target.tokens.user(f"load-{uuid.uuid4().hex[:12]}")
+        self.conn: LoadConnection | None = None
 
-    return GoldenPathUser
+    @task
+    def golden_path(self) -> None:
+        if self.conn is None or not self.conn.accepted:
+            self.conn = self.process.connect(self.user_id)
+            if self.conn is None:
+                return
+        self.process.golden_path(self.user_id, self.conn)
+
+    def on_stop(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
 
 
 def read_report(env: Environment, settings: LoadSettings, target: str, environment: str, workers: int, duration: float) -> LoadReport:
@@ -236,8 +240,7 @@ def _run(settings: LoadSettings) -> int:
     targets = Targets(settings.config)
     try:
         target = targets.main() if settings.runs_users else None
-        env = Environment(events=locust.events, host=target.url if target else None)
-        process: LoadProcess | None = None
+        env = Environment(user_classes=[GoldenPathUser], events=locust.events, host=target.url if target else None)
         if settings.role == Role.MASTER:
             runner = env.create_master_runner(settings.master_bind_host, settings.master_port)
         elif settings.role == Role.WORKER:
@@ -246,8 +249,7 @@ def _run(settings: LoadSettings) -> int:
             runner = env.create_local_runner()
         if target is not None:
             tag = runner.client_id if isinstance(runner, WorkerRunner) else "local"
-            process = LoadProcess(settings, env, target, tag)
-            env.user_classes = [user_class(process)]
+            process = GoldenPathUser.process = LoadProcess(settings, env, target, tag)
             env.events.test_stop.add_listener(lambda **_: process.stopped())
         if settings.role == Role.WORKER:
             runner.greenlet.join()
