@@ -119,3 +119,39 @@ def test_a_misconfigured_load_stops_with_one_line(tmp_path: Path, args: list[str
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("wsagent: ") and says in lines[0]
+
+
+COOPERATION = """
+import locust  # monkey-patches the standard library for gevent, as in the load process
+import gevent, json, socket
+from harness.client import StartTemplate
+from harness.embedded import EmbeddedServer
+from harness.load.recorder import ConnectOptions, LoadConnection
+from harness.tokens import TokenFactory
+
+silent = socket.socket()
+silent.bind(("127.0.0.1", 0))
+silent.listen()  # accepts, never answers: a handshake there waits for its whole timeout
+secret = "cooperation-test-secret-0123456789abcdef"
+tokens = TokenFactory(secret, "development")
+ended = []
+with EmbeddedServer.start("development", secret=secret) as server:
+    def stuck():
+        options = ConnectOptions(f"ws://127.0.0.1:{silent.getsockname()[1]}/ws", "development", secret, 3.0)
+        ended.append(("stuck", LoadConnection.open(options, "stuck#1", "stuck", tokens.valid("stuck")).accepted))
+    def busy():
+        conn = LoadConnection.open(ConnectOptions(server.url, "development", secret, 5.0), "busy#1", "busy", tokens.valid("busy"))
+        runs = [conn.run(StartTemplate(), "researcher", "q", 10.0) for _ in range(5)]
+        conn.close()
+        ended.append(("busy", sum(r.type == "agent_completed" for piece in runs for r in piece)))
+    gevent.joinall([gevent.spawn(stuck), gevent.spawn(busy)])
+print(json.dumps(ended))
+"""
+
+
+def test_a_user_waiting_on_the_network_never_holds_the_others() -> None:
+    """Under Locust's monkey-patching the recorder's blocking calls yield: five whole runs of one user finish while
+    another user's handshake is still waiting on a server that never answers."""
+    done = subprocess.run([sys.executable, "-c", COOPERATION], capture_output=True, text=True, timeout=60, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [["busy", 5], ["stuck", False]]

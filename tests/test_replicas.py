@@ -19,8 +19,8 @@ import pytest
 
 from harness.client import Session
 from harness.embedded import EmbeddedServer
-from harness.judge import judge
 from harness.grades import Grade
+from harness.judge import judge
 from harness.tokens import TokenFactory
 from tests.replicas import Balancer, redis_server, replica
 

@@ -11,7 +11,6 @@ The metrics come from the same :class:`~harness.view.View` reading the rules use
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from harness.catalog import CATALOG
@@ -21,7 +20,7 @@ from harness.rules import Context
 from harness.transcript import Transcript
 from harness.view import Run, View
 
-__all__ = ["RUN_IDS", "Judged", "Judging", "RunFigures", "measure"]
+__all__ = ["RUN_IDS", "Judged", "Judging", "RunFigures", "measure", "titled"]
 
 RUN_IDS = ("EVT-1", "EVT-2", "EVT-3", "EVT-4", "EVT-5", "EVT-6", "EVT-7", "EVT-8", "ISO-1")
 """What every load run is judged for: the event rules when it ends, ISO-1 across the users of its batch."""
@@ -115,7 +114,3 @@ def titled(finding: Finding) -> str:
     """The Locust error text of a violation: the requirement's title, the same for every run, so Locust's error
     table holds one row per ID however many runs break it (the run's own message is in the kept transcript)."""
     return CATALOG[finding.rule].title
-
-
-def violation_ids(judged: Judged) -> Iterator[str]:
-    return (finding.rule for finding in judged.violations)

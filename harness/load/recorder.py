@@ -104,10 +104,6 @@ class LoadConnection:
         return self._ws is not None
 
     @property
-    def open_(self) -> bool:
-        return self._ws is not None and self._ws.connected
-
-    @property
     def error(self) -> str:
         """Why the handshake failed, in one line (empty when it succeeded)."""
         assert self._handshake is not None

@@ -46,7 +46,7 @@ from typing import ClassVar
 from harness.client import StartTemplate
 from harness.config import safe_url
 from harness.errors import HarnessError
-from harness.load.judging import Judged, Judging
+from harness.load.judging import Judged, Judging, titled
 from harness.load.options import LoadSettings, Role, add_arguments, settings_from
 from harness.load.recorder import ConnectOptions, LoadConnection
 from harness.load.summary import LoadReport
@@ -135,7 +135,7 @@ class LoadProcess:
                 self._fire(RUN, "lost_event", 0.0, exception=Violation(f"never received: {frame.split(' ')[0]}"))
         for finding in judged.violations:
             self.totals.violations[finding.rule] += 1
-            self._fire(WS, finding.rule, 0.0, exception=Violation(_title(finding.rule)))
+            self._fire(WS, finding.rule, 0.0, exception=Violation(titled(finding)))
         if judged.violations and len(self.totals.transcripts) < self.settings.keep_transcripts:
             folder = self.settings.report_dir / TRANSCRIPTS
             folder.mkdir(parents=True, exist_ok=True)
@@ -152,12 +152,6 @@ class LoadProcess:
 
     def _fire(self, kind: str, name: str, ms: float, *, length: int = 0, exception: Exception | None = None) -> None:
         self.env.events.request.fire(request_type=kind, name=name, response_time=ms, response_length=length, exception=exception, context={})
-
-
-def _title(req_id: str) -> str:
-    from harness.catalog import CATALOG
-
-    return CATALOG[req_id].title
 
 
 class GoldenPathUser(User):
