@@ -48,15 +48,24 @@ async def connect(url: str) -> aioredis.Redis:
 
 
 class Writer:
-    """Queued Redis commands (``("publish", channel, payload)``, ``("hset", key, field, value)``...) sent in order."""
+    """Redis commands (``("publish", channel, payload)``, ``("set", key, value, ...)``) sent in the order queued, in
+    pipelined batches over one connection: however many runs start at once, a replica holds one command connection
+    (a connection per concurrent command would exhaust the client's pool and Redis's descriptors at 1,000 users)."""
 
     def __init__(self, client: aioredis.Redis, name: str) -> None:
         self._client = client
-        self._queue: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[asyncio.Future[Any] | None, str, tuple[Any, ...], dict[str, Any]]] = asyncio.Queue()
         self._task = asyncio.get_running_loop().create_task(self._drain(), name=f"redis writer {name}")
 
-    def put(self, command: str, *args: Any) -> None:
-        self._queue.put_nowait((command, *args))
+    def put(self, command: str, *args: Any, **options: Any) -> None:
+        """Queue a command whose answer nobody waits for."""
+        self._queue.put_nowait((None, command, args, options))
+
+    def ask(self, command: str, *args: Any, **options: Any) -> asyncio.Future[Any]:
+        """Queue a command; the future gets Redis's answer (or the :class:`RedisError`/:class:`OSError`)."""
+        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((answer, command, args, options))
+        return answer
 
     async def close(self) -> None:
         """Send what is still queued, then stop."""
@@ -72,11 +81,21 @@ class Writer:
                 batch.append(queue.get_nowait())
             try:
                 async with self._client.pipeline(transaction=False) as pipe:
-                    for command, *args in batch:
-                        getattr(pipe, command)(*args)
-                    await pipe.execute()
+                    for _, command, args, options in batch:
+                        getattr(pipe, command)(*args, **options)
+                    answers = await pipe.execute(raise_on_error=False)
+                for (future, *_), answer in zip(batch, answers):
+                    if future is None or future.done():
+                        continue
+                    if isinstance(answer, Exception):
+                        future.set_exception(answer)
+                    else:
+                        future.set_result(answer)
             except (RedisError, OSError) as exc:  # Redis went away: local work goes on, other replicas miss these
                 log.error("%d Redis command(s) failed: %s", len(batch), exc)
+                for future, *_ in batch:
+                    if future is not None and not future.done():
+                        future.set_exception(exc)
             finally:
                 for _ in batch:
                     queue.task_done()
@@ -173,8 +192,14 @@ class RedisThreads(ThreadRunRegistry, ThreadOwners):
             await self._client.aclose()
 
     async def confirm(self, thread_id: str, user_id: str) -> bool:
-        assert self._client is not None
-        previous = await self._client.set(OWNER_KEY + thread_id, user_id, nx=True, get=True)
+        """``SET NX GET``: the first claim wins on every replica. Without Redis no claim can be checked, so the run is
+        refused (its user gets the refusal as the run's one terminal frame) rather than run on an unchecked thread."""
+        assert self._writer is not None
+        try:
+            previous = await self._writer.ask("set", OWNER_KEY + thread_id, user_id, nx=True, get=True)
+        except (RedisError, OSError) as exc:
+            log.error("thread %s: ownership not checked, Redis failed: %s", thread_id, exc)
+            return False
         return previous is None or previous.decode() == user_id
 
     def register(self, run_id: str, thread_id: str) -> None:
