@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from harness.client import Session
 from harness.embedded import EmbeddedServer
@@ -138,3 +139,17 @@ async def test_wsagent_serve_starts_replicas_that_share_users(redis_url: str) ->
     finally:
         serving.terminate()
         assert serving.wait(30) == 0
+
+
+async def test_runs_in_flight_and_thread_owners_are_kept_in_redis(two: tuple[EmbeddedServer, EmbeddedServer], redis_url: str) -> None:
+    a, _ = two
+    shared = redis.Redis.from_url(redis_url, decode_responses=True)
+    async with Session(a.url, secret=SECRET) as session:
+        alice = await session.connect("alice", TOKENS.valid("alice"), e2e=True)
+        run = await alice.start_run("researcher", "slow", scenario="slow_tool", uses_tools=True)
+        assert await alice.wait_for(lambda r: r.type == "tool_executing", TIMEOUT_S) is not None  # provably in flight
+        # both written before agent_started left: the registry entry is queued on the replica's one Redis writer
+        # ahead of the ownership claim, whose answer the run awaits before its first event
+        assert shared.hget("wsagent:run-threads", run.run_id) == run.thread_id
+        assert shared.get(f"wsagent:thread-owner:{run.thread_id}") == "alice"
+        assert await alice.wait_for_terminal(run.run_id, TIMEOUT_S) is not None
