@@ -1,7 +1,7 @@
 """Servers the benchmarks measure, each in its own process: prints ``READY <url>`` and exits when stdin closes.
 
     python bench/_serve.py mock [--compression deflate]       the reference server (mock_server.MockServer), on
-                  [--gc-log F] [--gc-freeze]                  uvloop/orjson when installed unless WSAGENT_NO_ACCEL=1
+                  [--gc-log F] [--gc-freeze] [--redis URL]    uvloop/orjson when installed unless WSAGENT_NO_ACCEL=1
                                                               (as ``python -m mock_server``); its GC time written to
                                                               F on exit; gc.freeze() each second
     python bench/_serve.py stream [--compression deflate]     the ceiling: a bare websockets server that answers
@@ -108,6 +108,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=10_000)
     parser.add_argument("--gc-log", help="write the time spent in garbage collection (JSON) here on exit")
     parser.add_argument("--gc-freeze", action="store_true", help="diagnosis: gc.freeze() once a second (mock only)")
+    parser.add_argument("--redis", help="mock only: a replica sharing users through this Redis URL")
     args = parser.parse_args()
     loop_factory = None
     if args.mode == "mock":
@@ -147,7 +148,7 @@ async def serve_until_stdin_closes(args: argparse.Namespace) -> None:
                 return original(*a, **kw)
 
             server_module.serve = serve_deflate  # type: ignore[assignment]
-        mock = MockServer(ServerConfig(environment=mock_environment()))
+        mock = MockServer(ServerConfig(environment=mock_environment(), **({"redis_url": args.redis} if args.redis else {})))
         await mock.start()
         if args.gc_freeze:  # move long-lived connection state out of the collector's reach as it accumulates
             async def freeze() -> None:

@@ -36,6 +36,9 @@ from harness.config import OPTIONS, RUN_GIVEN, Option, safe_url
 from harness.errors import ConfigError
 from harness.grades import Grade, fails, stale
 from harness.report import ERROR, Conformance, apply_baseline, load_baseline, markdown, step_summary
+from harness.load.command import add_arguments as load_arguments
+from harness.load.command import load
+from harness.replicas import serve_replicas
 
 PLUGINS = ("harness.plugin", "pytest_asyncio.plugin", "xdist.plugin", "allure_pytest.plugin")
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
@@ -117,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--environment", default=None, help="the server's environment: development, test, staging or production (default: ENVIRONMENT, else development)")
     serve.add_argument("--fault", action="append", default=[], metavar="NAME", help="switch on a fault, repeatable (names: --list-faults)")
     serve.add_argument("--list-faults", action="store_true", help="print the faults the server can switch on, and exit")
+    serve.add_argument("--replicas", type=int, default=1, help="start N replicas on N ports (--port, --port+1, ...); needs --redis")
+    serve.add_argument("--redis", metavar="URL", help="replicas share users through this Redis, e.g. redis://127.0.0.1:6379/0")
+
+    load = commands.add_parser("load", help="N virtual users on Locust repeating the golden path, every run judged")
+    load_arguments(load)
 
     commands.add_parser("profiles", help="list the profiles wsagent can see from here, with their source")
 
@@ -148,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return report(args)
         if args.command == "profiles":
             return profiles()
+        if args.command == "load":
+            load(args, list(sys.argv[1:] if argv is None else argv)[1:])
         return check(args)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
@@ -353,16 +363,22 @@ def report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def serve(args: argparse.Namespace) -> NoReturn:
-    cmd = [sys.executable, "-P", "-m", "mock_server", "--host", args.host, "--port", str(args.port)]
+def serve(args: argparse.Namespace) -> int:
+    cmd = [sys.executable, "-P", "-m", "mock_server", "--host", args.host]
     if args.environment:
         cmd += ["--environment", args.environment]
     for fault in args.fault:
         cmd += ["--fault", fault]
     if args.list_faults:
         cmd.append("--list-faults")
+    if args.redis:
+        cmd += ["--redis", args.redis]
+    if args.replicas != 1:
+        if args.replicas < 1 or not args.redis:
+            raise ConfigError("wsagent: --replicas N takes N >= 1 and needs --redis URL (replicas share users through Redis)")
+        return serve_replicas(cmd, args.replicas, int(args.port))
     # exec, not a child: SIGTERM/SIGINT and the READY line belong to the server itself, and no orphan is left behind
-    os.execv(sys.executable, cmd)
+    os.execv(sys.executable, [*cmd, "--port", str(args.port)])
 
 
 def profiles() -> int:

@@ -457,26 +457,14 @@ class Connection:
         long the caller will wait for the run, is noted so a run that got nothing can say for how long; ``learned``, why
         the caller does not wait at all.
         """
-        template = self.session.template
         thread = self.session.thread_ids.make() if thread_id is AUTO else thread_id
         if run_id is AUTO:
             run_id = self.session.run_ids.make(thread)
         assert not isinstance(run_id, _Auto) and not isinstance(thread, _Auto)
-        thread = thread if template.carries("thread_id") else None
-        run_id = run_id if template.carries("run_id") else None
-        acting = claims_user if claims_user is not None else self.user
-        message = template.render(
-            {"agent": agent, "request": request, "thread_id": thread, "run_id": run_id, "scenario": scenario, "user_id": acting}
+        message, spec = self.session.template.start(
+            agent, request, self.user, thread_id=thread, run_id=run_id, scenario=scenario, uses_tools=uses_tools, claims_user=claims_user
         )
-        spec: dict[str, Any] = {
-            "agent": agent if template.carries("agent") else None, "request": request, "run_id": run_id, "thread_id": thread,
-            "scenario": scenario, "uses_tools": uses_tools,
-        }
-        if claims_user is not None:
-            if not template.carries("user_id"):
-                payload = message.get("payload")
-                (payload if isinstance(payload, dict) else message)["user_id"] = claims_user
-            spec["claims_user"] = claims_user
+        run_id, thread = spec["run_id"], spec["thread_id"]
         if timeout is not None:
             spec["timeout"] = timeout
         if learned:

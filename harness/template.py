@@ -51,6 +51,33 @@ class StartTemplate:
     def carries(self, name: str) -> bool:
         return name in self.fields
 
+    def start(
+        self, agent: str, request: str, user: str | None, *, thread_id: str | None, run_id: str | None, scenario: str | None = None,
+        uses_tools: bool | None = None, claims_user: str | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The start message for one run, and its spec (what the harness asked for: the SENT record's ``start`` note).
+
+        Ids the template does not carry are not given (the spec says ``None``: the target names them), nor is an agent
+        it does not name. ``claims_user`` acts for another user (SEC-1: a payload ``user_id`` must never override the
+        token's ``sub``): it fills ``{user_id}``, or is put into the payload when the template has no such placeholder.
+        """
+        thread_id = thread_id if self.carries("thread_id") else None
+        run_id = run_id if self.carries("run_id") else None
+        acting = claims_user if claims_user is not None else user
+        message = self.render(
+            {"agent": agent, "request": request, "thread_id": thread_id, "run_id": run_id, "scenario": scenario, "user_id": acting}
+        )
+        spec: dict[str, Any] = {
+            "agent": agent if self.carries("agent") else None, "request": request, "run_id": run_id, "thread_id": thread_id,
+            "scenario": scenario, "uses_tools": uses_tools,
+        }
+        if claims_user is not None:
+            if not self.carries("user_id"):
+                payload = message.get("payload")
+                (payload if isinstance(payload, dict) else message)["user_id"] = claims_user
+            spec["claims_user"] = claims_user
+        return message, spec
+
     def render(self, values: Mapping[str, str | None]) -> dict[str, Any]:
         result = self._fill(self.template, values)
         assert isinstance(result, dict)

@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one (default 8765)")
     parser.add_argument("--environment", help="overrides ENVIRONMENT (default development)")
     parser.add_argument("--fault", action="append", default=[], metavar="NAME", help="enable a fault (repeatable; also WSAGENT_FAULTS=a,b)")
+    parser.add_argument("--redis", metavar="URL", help="share users with other replicas through this Redis, e.g. redis://127.0.0.1:6379/0")
     parser.add_argument("--exit-with-stdin", action="store_true", help="shut down gracefully when stdin reaches EOF")
     parser.add_argument("--list-faults", action="store_true", help="print the fault catalog and exit")
     parser.add_argument("--json", action="store_true", help="with --list-faults: print a JSON array")
@@ -109,7 +110,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     try:
         env = ServerEnvironment.from_mapping(os.environ if environ is None else environ, environment=args.environment)
         faults = Faults.parse([*env.faults, *args.fault])
-        server = MockServer(ServerConfig(environment=env, faults=faults, host=args.host, port=args.port))
+        server = MockServer(ServerConfig(environment=env, faults=faults, host=args.host, port=args.port, redis_url=args.redis))
     except StartupError as exc:
         print(str(exc), file=sys.stderr)
         return 2
@@ -121,6 +122,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except OSError as exc:
         print(f"mock_server: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
+    except StartupError as exc:  # raised once the loop runs: Redis (--redis) cannot be reached
+        print(str(exc), file=sys.stderr)
+        return 2
     return 0
 
 

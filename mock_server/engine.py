@@ -28,7 +28,8 @@ from mock_server.agents import AgentRegistry, AgentSpec
 from mock_server.bridge import AgentWebSocketBridge, ExecutionContext
 from mock_server.errors import InjectedAgentCrash, RunRefused, ThreadResolutionError, ToolFailed
 from mock_server.faults import NO_FAULTS, FaultName, Faults
-from mock_server.protocol import ErrorCode, StartAgent, new_id
+from mock_server.protocol import ErrorCode, StartAgent, error_frame, new_id
+from mock_server.threads import LocalThreads, ThreadOwners
 from mock_server.tools import ToolDispatcher, ToolHooks
 
 __all__ = ["HEARTBEAT_S", "SLOW_TOOL_S", "ExecutionEngine", "RunEmitter", "RunRequest", "Scenario"]
@@ -133,6 +134,8 @@ class ExecutionEngine:
         self._slow_tool_s = slow_tool_s
         self._runs: dict[str, _Run] = {}
         self._thread_owners: dict[str, str] = {}
+        self.owners: ThreadOwners = LocalThreads()
+        """Asked before a run emits anything; replicas share ownership through it (:mod:`mock_server.threads`)."""
         self._thread_counters: defaultdict[str, Iterator[int]] = defaultdict(lambda: itertools.count(1))
         self._closing = False
 
@@ -221,9 +224,13 @@ class ExecutionEngine:
 
     async def _execute(self, run: _Run, spec: AgentSpec, emitter: RunEmitter) -> None:
         heartbeat = None
-        if not self._faults.enabled(FaultName.NO_HEARTBEAT):
-            heartbeat = asyncio.get_running_loop().create_task(self._heartbeat(emitter), name=f"heartbeat {run.ctx.run_id}")
         try:
+            if run.ctx.thread_id and not await self.owners.confirm(run.ctx.thread_id, run.ctx.user_id):
+                refusal = error_frame(ErrorCode.THREAD_ACCESS_DENIED, "this thread belongs to another user", run_id=run.ctx.run_id)
+                self._notifier.manager.send_to_user(run.ctx.user_id, refusal)
+                return
+            if not self._faults.enabled(FaultName.NO_HEARTBEAT):
+                heartbeat = asyncio.get_running_loop().create_task(self._heartbeat(emitter), name=f"heartbeat {run.ctx.run_id}")
             outcome = await self._drive(run, spec, emitter)
             if outcome is not None:
                 emitter.completed(outcome)

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from mock_server.accel import encode as dumps  # compact JSON text; orjson's when active (accel.activate)
 from mock_server.auth import UserContext
 from mock_server.e2e import E2EState
+from mock_server.fanout import Fanout, LocalFanout
 from mock_server.faults import NO_FAULTS, FaultName, Faults
 
 __all__ = ["ClientConnection", "Sink", "WebSocketManager", "dumps"]
@@ -107,6 +108,8 @@ class WebSocketManager:
     def __init__(self, faults: Faults = NO_FAULTS) -> None:
         self._faults = faults
         self._by_user: dict[str, list[ClientConnection]] = {}
+        self.fanout: Fanout = LocalFanout()
+        """Where ``send_to_user`` also publishes, for the user's connections on other replicas (none by default)."""
 
     def add(self, conn: ClientConnection) -> None:
         if self._faults.enabled(FaultName.NEWEST_CONNECTION_ONLY):
@@ -145,7 +148,13 @@ class WebSocketManager:
             targets = self.connections_of(user_id)
         for conn in targets:
             conn.deliver(text)
+        self.fanout.publish(user_id, text)
         return len(targets)
+
+    def deliver_local(self, user_id: str, text: str) -> None:
+        """Queue a frame another replica sent to ``user_id`` on this replica's connections of that user."""
+        for conn in self.connections_of(user_id):
+            conn.deliver(text)
 
     async def close_all(self, code: int, reason: str) -> None:
         """Close every connection after its queued frames (graceful shutdown: 1001)."""

@@ -24,7 +24,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import websockets.http11
@@ -40,6 +40,7 @@ from mock_server.e2e import E2EState, detect_e2e
 from mock_server.engine import HEARTBEAT_S, SLOW_TOOL_S, ExecutionEngine, RunRequest
 from mock_server.environment import ServerEnvironment
 from mock_server.errors import ProtocolError
+from mock_server.fanout import Fanout, LocalFanout
 from mock_server.faults import NO_FAULTS, FaultName, Faults
 from mock_server.manager import ClientConnection, WebSocketManager
 from mock_server.protocol import (
@@ -55,6 +56,9 @@ from mock_server.protocol import (
     utc_timestamp,
 )
 from mock_server.secrets import get_unified_jwt_secret, secret_source
+
+if TYPE_CHECKING:
+    from mock_server.replicas import RedisThreads
 
 __all__ = ["HEALTH_PATH", "WS_PATH", "MockServer", "ServerConfig", "run_server"]
 
@@ -82,6 +86,8 @@ class ServerConfig:
     path: str = WS_PATH
     heartbeat_s: float = HEARTBEAT_S
     slow_tool_s: float = SLOW_TOOL_S
+    redis_url: str | None = None
+    """Share users with other replicas through this Redis (``--redis``); ``None``: one process, all in memory."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +148,13 @@ class MockServer:
         self.registry = AgentRegistry(faults=self.faults)
         self.bridge = self.registry.set_websocket_manager(self.manager)
         self.engine = ExecutionEngine(self.registry, self.faults, heartbeat_s=config.heartbeat_s, slow_tool_s=config.slow_tool_s)
+        self.fanout: Fanout = LocalFanout()
+        self.threads: RedisThreads | None = None
+        if config.redis_url:  # a replica: users, thread ownership and the run registry shared through Redis
+            from mock_server.replicas import RedisFanout, RedisThreads  # only replicas load the Redis client
+
+            self.fanout = self.manager.fanout = RedisFanout(config.redis_url, self.manager.deliver_local)
+            self.threads = self.bridge.registry = self.engine.owners = RedisThreads(config.redis_url)
         self._admitted: weakref.WeakKeyDictionary[ServerConnection, _Admission] = weakref.WeakKeyDictionary()
         shared = self.faults.enabled(FaultName.SHARED_FRAME_QUEUE)
         self._shared_queue = _SharedFrameQueue(self._on_frame) if shared else None
@@ -154,6 +167,9 @@ class MockServer:
 
     async def start(self) -> MockServer:
         _allow_long_header_lines()
+        await self.fanout.start()  # before listening: a replica that cannot reach Redis must not take users
+        if self.threads is not None:
+            await self.threads.start()
         self._server = await serve(
             self._handle,
             self.config.host,
@@ -180,6 +196,9 @@ class MockServer:
             await self._shared_queue.close()
         await self.manager.close_all(GOING_AWAY, "server shutting down")
         await self._server.wait_closed()
+        await self.fanout.close()
+        if self.threads is not None:
+            await self.threads.close()
         log.info("stopped")
 
     @property
@@ -263,6 +282,7 @@ class MockServer:
             await ws.close(1011, "connection was not authenticated")
             return
         conn = ClientConnection(ws, admission.user, admission.e2e, new_id("conn", 12))
+        await self.fanout.join(conn.user_id)  # greeted only once frames for this user from other replicas reach us
         conn.start()
         conn.send_frame(self._hello(conn))
         self.manager.add(conn)
@@ -274,6 +294,7 @@ class MockServer:
         finally:
             if self.manager.remove(conn):
                 self.engine.user_left(conn.user_id)
+            await self.fanout.leave(conn.user_id)
             await conn.stop()
 
     def _on_frame(self, conn: ClientConnection, message: str | bytes) -> None:

@@ -109,7 +109,7 @@ def test_run_help_lists_every_setting_with_variable_and_default_and_the_exit_cod
 
 def test_serve_help_describes_every_option() -> None:
     entries = described(wsagent("serve", "--help").stdout)
-    assert sorted(entries) == ["--environment", "--fault", "--host", "--list-faults", "--port", "-h"]
+    assert sorted(entries) == ["--environment", "--fault", "--host", "--list-faults", "--port", "--redis", "--replicas", "-h"]
     assert all(len(re.sub(r"^[A-Z_]+ ", "", text).split()) >= 3 for text in entries.values()), entries
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,9 +56,14 @@ def test_the_typed_exports_are_the_lazy_exports() -> None:
 
 def test_the_rule_engine_loads_neither_websockets_nor_asyncio() -> None:
     """The engine is pure: `import harness.judge` in a fresh interpreter brings in no socket or event-loop stack."""
-    import subprocess
-    import sys
-
     code = "import sys, harness.judge; print(sorted(m for m in sys.modules if m.split('.')[0] in ('websockets', 'asyncio')))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_locust_and_gevent_stay_out_of_the_plugin_the_judge_and_the_cli() -> None:
+    """Importing locust monkey-patches the standard library for gevent; only `wsagent load`'s own process may."""
+    probe = "import sys, harness.plugin, harness.judge, harness.cli, harness.load.command, harness.load.judging; " \
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('locust', 'gevent')))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60, check=True)
     assert done.stdout.strip() == "[]"
