@@ -76,7 +76,8 @@ def test_installed_and_on_means_uvloop_and_orjson() -> None:
     assert chosen.loop_factory is sys.modules["uvloop"].new_event_loop
     accel.activate(True)
     sent = manager_module.dumps({"type": "pong"})
-    assert isinstance(sent, str) and sent == orjson.dumps({"type": "pong"}).decode()
+    assert isinstance(sent, str)
+    assert sent == orjson.dumps({"type": "pong"}).decode()
     accel.activate(False)
     assert manager_module.dumps({"type": "pong"}) == accel.stdlib_dumps({"type": "pong"})
 
@@ -197,7 +198,8 @@ def test_the_server_sends_the_same_frames_with_accelerators_on_off_and_absent() 
     on, on_log = researcher_frames(RUN_SERVER, {})
     off, off_log = researcher_frames(RUN_SERVER, {"WSAGENT_NO_ACCEL": "1"})
     absent, absent_log = researcher_frames(BLOCK_ACCELERATORS + RUN_SERVER, {})
-    assert [f["type"] for f in on][0] == "agent_started" and on[-1]["type"] == "agent_completed"
+    assert [f["type"] for f in on][0] == "agent_started"
+    assert on[-1]["type"] == "agent_completed"
     assert on == off == absent
     installed = [name for name in ("uvloop", "orjson") if accel._optional(name) is not None]
     assert f"accelerators: {', '.join(installed) or 'none installed'}" in on_log

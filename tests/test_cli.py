@@ -70,9 +70,11 @@ def test_error_names_the_spelling_the_user_typed(tmp_path: Path, typed: list[str
 ], ids=["http URL", "bad environment", "bad --only"])
 def test_early_stop_writes_both_reports_with_the_reason_and_exit_code(tmp_path: Path, typed: list[str], reason: str) -> None:
     done = wsagent("run", "--no-html", "--report-dir", str(tmp_path), *typed)
-    assert done.returncode == 2 and done.stderr.startswith(f"wsagent: {reason}")
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"wsagent: {reason}")
     data = json.loads((tmp_path / "conformance.json").read_text())
-    assert data["aborted"].startswith(reason) and data["exit_code"] == 2
+    assert data["aborted"].startswith(reason)
+    assert data["exit_code"] == 2
     assert f"\n**Run aborted, not a verdict:** {reason}" in (tmp_path / "conformance.md").read_text()
 
 
@@ -148,7 +150,8 @@ def test_finding_quotes_a_frame_whole_fields_first(tmp_path: Path) -> None:
     assert quoted, done.stdout[-3000:]
     for line in quoted:
         frame = line.split("received text: ", 1)[1]
-        assert re.fullmatch(r'\{"type": "agent_started", "run_id": "[^"]*", .*\}', frame) and len(frame) <= 200, frame
+        assert re.fullmatch(r'\{"type": "agent_started", "run_id": "[^"]*", .*\}', frame), frame
+        assert len(frame) <= 200, frame
         assert re.search(r', … \d+ more fields?\}$', frame) or json.loads(frame), frame
 
 
@@ -205,6 +208,7 @@ def test_selftest_matrix_fits_120_columns_with_whole_ids(tmp_path: Path) -> None
     table = done.stdout.split("the fault declares it)\n")[1].split("mutation score")[0].splitlines()
     assert max(len(line) for line in table) <= 120
     headers = [line.split()[1:] for line in table if line.startswith("fault ")]
-    assert len(headers) > 1 and [i for header in headers for i in header] == list(CATALOG)
+    assert len(headers) > 1
+    assert [i for header in headers for i in header] == list(CATALOG)
     assert "fresh_execution_id_on_completion" in [line.split()[0] for line in table if line]
     assert done.stdout.splitlines()[-2] == "mutation score: 2/2 faults caught (100%); false failures: 0"

@@ -111,18 +111,25 @@ def leaks(transcript: Transcript, *secrets: str) -> list[str]:
 async def test_bearer_connection_records_handshake_hello_and_both_directions(session: Session) -> None:
     token = TOKENS.valid("alice")
     conn = await session.connect("alice", token)
-    assert conn.accepted and conn.status == 101 and conn.label == "alice#1"
-    assert conn.hello is not None and conn.hello.type == "connection_established"
+    assert conn.accepted
+    assert conn.status == 101
+    assert conn.label == "alice#1"
+    assert conn.hello is not None
+    assert conn.hello.type == "connection_established"
     assert conn.hello.frame["data"]["user_id"] == "alice"
     assert await conn.send_json({"type": "ping"}, note={"probe": "ping"})
     pong = await conn.wait_for(lambda r: r.type == "pong")
     assert pong is not None
     handshake, sent = session.transcript[0], session.transcript[2]
-    assert handshake.kind is Kind.HANDSHAKE and handshake.direction is Direction.RECEIVED
-    assert handshake.info["status"] == 101 and handshake.info["error"] is None
+    assert handshake.kind is Kind.HANDSHAKE
+    assert handshake.direction is Direction.RECEIVED
+    assert handshake.info["status"] == 101
+    assert handshake.info["error"] is None
     assert handshake.note == {"token": "valid", "transport": "bearer", "e2e": False, "offered": [], "path": "/ws"}
     assert (sent.direction, sent.kind, sent.type, sent.note) == (Direction.SENT, Kind.TEXT, "ping", {"probe": "ping"})
-    assert pong.seq > sent.seq and pong.user == "alice" and pong.conn == "alice#1"
+    assert pong.seq > sent.seq
+    assert pong.user == "alice"
+    assert pong.conn == "alice#1"
     assert not leaks(session.transcript, token, SECRET)
 
 
@@ -130,13 +137,19 @@ async def test_rejection_is_recorded_not_raised_and_redacted(session: Session) -
     token = TOKENS.bad("expired")
     assert token is not None
     conn = await session.connect(None, token, token_kind="expired")
-    assert not conn.accepted and conn.status == 403 and conn.hello is None
+    assert not conn.accepted
+    assert conn.status == 403
+    assert conn.hello is None
     info = conn.handshake.info if conn.handshake else {}
     assert json.loads(info["body"]) == {"error_code": "AUTH_FAILED", "message": f"rejected token {TOKEN}"}
-    assert info["headers"]["x-echo-token"] == TOKEN and info["headers"]["content-type"] == "application/json"
-    assert info["error"] is None and conn.handshake and conn.handshake.note["token"] == "expired"
+    assert info["headers"]["x-echo-token"] == TOKEN
+    assert info["headers"]["content-type"] == "application/json"
+    assert info["error"] is None
+    assert conn.handshake
+    assert conn.handshake.note["token"] == "expired"
     assert conn.label == "anonymous#1"
-    assert not await conn.send_text("hello?") and await conn.wait_for(lambda r: True, 1) is None
+    assert not await conn.send_text("hello?")
+    assert await conn.wait_for(lambda r: True, 1) is None
     assert not leaks(session.transcript, token, token.rsplit(".", 1)[1])
 
 
@@ -144,8 +157,10 @@ async def test_rejection_is_recorded_not_raised_and_redacted(session: Session) -
 async def test_subprotocol_token_is_offered_selected_and_redacted(session: Session, transport: Any, marker: str) -> None:
     token = TOKENS.valid("bob")
     conn = await session.connect("bob", token, transport=transport)
-    assert conn.accepted and conn.subprotocol == f"jwt.{marker}"
-    assert conn.handshake and conn.handshake.note["offered"] == ["jwt-auth", f"jwt.{marker}"]
+    assert conn.accepted
+    assert conn.subprotocol == f"jwt.{marker}"
+    assert conn.handshake
+    assert conn.handshake.note["offered"] == ["jwt-auth", f"jwt.{marker}"]
     assert conn.handshake.info["headers"]["sec-websocket-protocol"] == f"jwt.{marker}"
     assert not leaks(session.transcript, token, b64url(token))
 
@@ -153,20 +168,27 @@ async def test_subprotocol_token_is_offered_selected_and_redacted(session: Sessi
 async def test_broken_upgrade_keeps_the_response_and_the_error(url: str) -> None:
     async with Session(url, secret=SECRET, extra_headers={"X-Select-Unoffered": "1"}) as session:
         conn = await session.connect("bob", TOKENS.valid("bob"), transport="subprotocol")
-    assert not conn.accepted and conn.status == 101 and conn.subprotocol == "jwt.unoffered"
-    assert conn.handshake and "unoffered" in conn.handshake.info["error"]
+    assert not conn.accepted
+    assert conn.status == 101
+    assert conn.subprotocol == "jwt.unoffered"
+    assert conn.handshake
+    assert "unoffered" in conn.handshake.info["error"]
 
 
 async def test_query_transport_keeps_the_token_out_of_the_path(session: Session) -> None:
     token = TOKENS.valid("carol")
     conn = await session.connect("carol", token, transport="query")
-    assert conn.accepted and conn.handshake and conn.handshake.note["path"] == "/ws"
+    assert conn.accepted
+    assert conn.handshake
+    assert conn.handshake.note["path"] == "/ws"
     assert not leaks(session.transcript, token)
 
 
 async def test_missing_token_and_e2e_headers(session: Session) -> None:
     refused = await session.connect(None, None, token_kind="missing", e2e=True)
-    assert refused.status == 403 and refused.handshake and refused.handshake.note["e2e"] is True
+    assert refused.status == 403
+    assert refused.handshake
+    assert refused.handshake.note["e2e"] is True
     conn = await session.connect("dave", TOKENS.valid("dave"), e2e=True)
     assert conn.hello is not None
     headers = conn.hello.frame["data"]["headers"]
@@ -179,8 +201,10 @@ async def test_connection_refused_is_recorded(url: str) -> None:
         port = probe.getsockname()[1]
     async with Session(f"ws://127.0.0.1:{port}/ws", secret=SECRET) as session:
         conn = await session.connect("erin", TOKENS.valid("erin"))
-    assert not conn.accepted and conn.status is None
-    assert conn.handshake and conn.handshake.info["error"]
+    assert not conn.accepted
+    assert conn.status is None
+    assert conn.handshake
+    assert conn.handshake.info["error"]
     assert "\n" not in conn.handshake.info["error"]
 
 
@@ -189,7 +213,8 @@ async def test_frames_are_redacted_before_they_are_stored(session: Session) -> N
     conn = await session.connect("frank", token)
     await conn.send_json({"type": "leak"})
     leak = await conn.wait_for(lambda r: r.type == "leak")
-    assert leak is not None and leak.frame == {"type": "leak", "token": TOKEN, "b64": TOKEN_B64, "secret": SECRET_MARK}
+    assert leak is not None
+    assert leak.frame == {"type": "leak", "token": TOKEN, "b64": TOKEN_B64, "secret": SECRET_MARK}
     assert not leaks(session.transcript, token, b64url(token), SECRET)
 
 
@@ -197,13 +222,20 @@ async def test_wait_for_terminal_by_run_id_in_payload_or_data(session: Session) 
     conn = await session.connect("gina", TOKENS.valid("gina"))
     done = await conn.start_run("echo", "hi", uses_tools=False)
     crashed = await conn.start_run("researcher", "hi", scenario="crash")
-    assert done.run_id and crashed.run_id and done.thread_id
-    assert done.run_id.startswith(f"{done.thread_id}_run_") and done.thread_id.startswith("thread_")
+    assert done.run_id
+    assert crashed.run_id
+    assert done.thread_id
+    assert done.run_id.startswith(f"{done.thread_id}_run_")
+    assert done.thread_id.startswith("thread_")
     terminal = await conn.wait_for_terminal(crashed.run_id)
-    assert terminal is not None and terminal.type == "error"
+    assert terminal is not None
+    assert terminal.type == "error"
     first = await conn.wait_for_terminal(done.run_id)
-    assert first is not None and first.type == "agent_completed" and first.seq < terminal.seq
-    assert done.record and done.record.note["start"] == {
+    assert first is not None
+    assert first.type == "agent_completed"
+    assert first.seq < terminal.seq
+    assert done.record
+    assert done.record.note["start"] == {
         "agent": "echo", "request": "hi", "run_id": done.run_id, "thread_id": done.thread_id, "scenario": None, "uses_tools": False,
     }
 
@@ -211,10 +243,13 @@ async def test_wait_for_terminal_by_run_id_in_payload_or_data(session: Session) 
 async def test_unnamed_run_terminal_is_claimed_once(session: Session) -> None:
     conn = await session.connect("hank", TOKENS.valid("hank"))
     handle = await conn.start_run("echo", "hi", run_id=None, thread_id=None)
-    assert handle.run_id is None and handle.record is not None
-    assert "run_id" not in handle.record.frame["payload"] and "thread_id" not in handle.record.frame["payload"]
+    assert handle.run_id is None
+    assert handle.record is not None
+    assert "run_id" not in handle.record.frame["payload"]
+    assert "thread_id" not in handle.record.frame["payload"]
     terminal = await conn.wait_for_terminal(None)
-    assert terminal is not None and terminal.frame["payload"]["run_id"] == "thread_srv_run_1"
+    assert terminal is not None
+    assert terminal.frame["payload"]["run_id"] == "thread_srv_run_1"
     assert await conn.wait_for_terminal(None, 0.05) is None  # handed out once
 
 
@@ -233,7 +268,9 @@ async def test_template_placeholders_and_dropped_keys(url: str) -> None:
         "payload": {"agent_name": "echo", "user_request": "say {run_id}", "run_id": "r-1", "labels": ["fixed"],
                     "title": "echo on ", "n": 1, "user_id": "victim"},
     }
-    assert handle.record.note["start"]["claims_user"] == "victim" and handle.run_id == "r-1" and handle.thread_id is None
+    assert handle.record.note["start"]["claims_user"] == "victim"
+    assert handle.run_id == "r-1"
+    assert handle.thread_id is None
 
 
 async def test_barrier_waits_past_a_probes_own_pong(session: Session) -> None:
@@ -241,14 +278,16 @@ async def test_barrier_waits_past_a_probes_own_pong(session: Session) -> None:
     await conn.send_json({"type": "ping"}, note={"probe": "ping"})
     pong = await conn.barrier()
     pongs = [r for r in conn.received if r.type == "pong"]
-    assert pong is not None and pong is pongs[1]
+    assert pong is not None
+    assert pong is pongs[1]
 
 
 async def test_binary_both_ways_and_protocol_ping(session: Session) -> None:
     conn = await session.connect("kim", TOKENS.valid("kim"))
     assert await conn.send_bytes(b"\x01\x02\x03", note={"probe": "binary"})
     got = await conn.wait_for(lambda r: r.kind is Kind.BINARY)
-    assert got is not None and got.info == {"size": 7}
+    assert got is not None
+    assert got.info == {"size": 7}
     sent = [r for r in session.transcript if r.direction is Direction.SENT and r.kind is Kind.BINARY]
     assert [r.info for r in sent] == [{"size": 3}]
     assert await conn.ws_ping()
@@ -261,13 +300,16 @@ async def test_closes_are_recorded_with_code_and_who(session: Session) -> None:
     by_client = await session.connect("liz", token)
     await by_server.send_json({"type": "close_me"})
     close = await by_server.wait_closed()
-    assert close is not None and close.direction is Direction.RECEIVED
+    assert close is not None
+    assert close.direction is Direction.RECEIVED
     assert close.info == {"code": 4001, "reason": f"bye {SIGNATURE}", "by": "server"}
     assert not leaks(session.transcript, token.rsplit(".", 1)[1])
-    assert not await by_server.send_json({"type": "ping"}) and not await by_server.ws_ping()
+    assert not await by_server.send_json({"type": "ping"})
+    assert not await by_server.ws_ping()
     assert len(by_server.received) == 2  # hello and the close: nothing recorded for sends on a closed connection
     await by_client.close()
-    assert by_client.closed is not None and by_client.closed.direction is Direction.SENT
+    assert by_client.closed is not None
+    assert by_client.closed.direction is Direction.SENT
     assert by_client.closed.info == {"code": 1000, "reason": "", "by": "client"}
     assert await by_client.wait_for(lambda r: r.type == "pong") is None
 

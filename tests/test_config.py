@@ -25,7 +25,9 @@ def test_bad_option_is_one_line_naming_what_to_set(given: dict[str, str], said: 
     with pytest.raises(ConfigError) as raised:
         resolve(lambda opt: given.get(opt.name), lambda opt: None, {})
     message = str(raised.value)
-    assert said in message and "\n" not in message and "hunter2" not in message, message
+    assert said in message, message
+    assert "\n" not in message, message
+    assert "hunter2" not in message, message
 
 
 @pytest.mark.parametrize(("cli", "environ", "line"), [
@@ -56,4 +58,5 @@ def test_missing_secret_hint_speaks_wsagent_run_under_it() -> None:
 
 def test_calculator_may_be_left_out() -> None:
     config = resolve(lambda opt: "tools=researcher,plain=echo,calculator=" if opt.name == "agents" else None, lambda opt: None, {})
-    assert config.agents.calculator == "" and config.agents.tools == "researcher"
+    assert config.agents.calculator == ""
+    assert config.agents.tools == "researcher"

@@ -31,18 +31,22 @@ def test_child_environment_is_explicit() -> None:
         "WSAGENT_TARGET": "kept",
     }
     env = server_environment(SECRET, base=base)
-    assert env["JWT_SECRET_KEY"] == SECRET and env["PATH"] == "/bin" and env["WSAGENT_TARGET"] == "kept"
+    assert env["JWT_SECRET_KEY"] == SECRET
+    assert env["PATH"] == "/bin"
+    assert env["WSAGENT_TARGET"] == "kept"
     for gone in ("ENVIRONMENT", "E2E_TESTING", "E2E_TEST_ENV", "JWT_SECRET_STAGING", "PYTEST_XDIST_WORKER", "PYTEST_CURRENT_TEST", "WSAGENT_FAULTS"):
         assert gone not in env
     with_e2e = server_environment(SECRET, e2e_env=True, extra_env={"WSAGENT_FAULTS": "drop_pong"}, base=base)
-    assert with_e2e["E2E_TESTING"] == "1" and with_e2e["WSAGENT_FAULTS"] == "drop_pong"
+    assert with_e2e["E2E_TESTING"] == "1"
+    assert with_e2e["WSAGENT_FAULTS"] == "drop_pong"
 
 
 def test_death_before_ready_is_one_line_with_stderr() -> None:
     with pytest.raises(TargetError) as caught:
         EmbeddedServer.start("development", secret=SECRET, extra_args=["--no-such-option"], startup_timeout=10)
     message = str(caught.value)
-    assert "\n" not in message and "before it was ready" in message
+    assert "\n" not in message
+    assert "before it was ready" in message
     assert "no-such-option" in message or "mock_server" in message  # argparse's complaint, or the missing module
     assert SECRET not in message
 
@@ -51,13 +55,18 @@ def test_death_before_ready_is_one_line_with_stderr() -> None:
 async def test_reference_server_starts_answers_and_stops() -> None:
     server = EmbeddedServer.start("test", secret=SECRET, e2e_env=True)
     try:
-        assert server.url == f"ws://127.0.0.1:{server.port}/ws" and server.port > 0 and server.environment == "test"
+        assert server.url == f"ws://127.0.0.1:{server.port}/ws"
+        assert server.port > 0
+        assert server.environment == "test"
         async with httpx.AsyncClient() as http:
             health = (await http.get(server.health_url)).json()
-        assert health["status"] == "ok" and health["environment"] == "test"
+        assert health["status"] == "ok"
+        assert health["environment"] == "test"
         async with Session(server.url, secret=SECRET, environment="test") as session:
             conn = await session.connect("alice", TokenFactory(SECRET, "test").valid("alice"))
-        assert conn.accepted and conn.hello is not None and conn.hello.type == "connection_established"
+        assert conn.accepted
+        assert conn.hello is not None
+        assert conn.hello.type == "connection_established"
         assert conn.hello.frame["data"]["e2e"] == {"active": True, "source": "env"}
     finally:
         server.stop()

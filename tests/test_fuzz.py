@@ -333,7 +333,8 @@ async def recv(ws: ClientConnection, timeout: float = WAIT_S) -> dict[str, Any]:
 async def open_as(server: MockServer, user: str) -> ClientConnection:
     ws = await connect(server.url, additional_headers={"Authorization": f"Bearer {mint_token(SECRET, user)}"}, max_size=None, ping_interval=None)
     hello = await recv(ws)
-    assert hello["type"] == "connection_established" and hello["data"]["user_id"] == user
+    assert hello["type"] == "connection_established"
+    assert hello["data"]["user_id"] == user
     return ws
 
 
@@ -351,7 +352,8 @@ async def bystander(server: MockServer, stop: asyncio.Event) -> int:
                     frame = await ws.recv()
                     frames.append(json.loads(frame))
             mine = [f for f in frames if f["type"] != "heartbeat"]
-            assert [f["type"] for f in mine] == FIVE and {(f["run_id"], f["user_id"]) for f in mine} == {(run_id, "bystander")}, frames
+            assert [f["type"] for f in mine] == FIVE, frames
+            assert {(f["run_id"], f["user_id"]) for f in mine} == {(run_id, "bystander")}, frames
             assert mine[-1]["data"]["status"] == "completed"
             done += 1
             if stop.is_set():
@@ -396,7 +398,8 @@ async def play(server: MockServer, frames: list[Frame], closer: Frame | None, ta
                 started += [frame_] if frame_["type"] == "agent_started" else []
                 completed += frame_["type"] == "agent_completed"
                 assert frame_["type"] in RUN_TRAFFIC, frame_
-            assert len(started) == runs and {f["user_id"] for f in started} <= {"fuzzer"}, started
+            assert len(started) == runs, started
+            assert {f["user_id"] for f in started} <= {"fuzzer"}, started
             tally.runs += runs
             if closer is not None:
                 await close_with(ws, closer, tally)
@@ -411,7 +414,8 @@ def check_answer(answer: dict[str, Any], wanted: Expect, frame: Frame) -> None:
         assert answer["type"] == "pong", (frame, answer)
         return
     assert (answer["type"], answer.get("error_code")) == ("error", wanted.code), (frame, answer)
-    assert isinstance(answer.get("message"), str) and answer["message"], answer
+    assert isinstance(answer.get("message"), str), answer
+    assert answer["message"], answer
     if wanted.run_id is not None:
         assert answer.get("run_id") == wanted.run_id, (frame, answer)
 
@@ -437,7 +441,8 @@ async def close_with(ws: ClientConnection, closer: Frame, tally: Tally) -> None:
         while True:
             leftovers.append(json.loads(await ws.recv()))
     assert all(f["type"] in RUN_TRAFFIC for f in leftovers), leftovers
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == wanted.code, (closer, closed.value)
+    assert closed.value.rcvd is not None, (closer, closed.value)
+    assert closed.value.rcvd.code == wanted.code, (closer, closed.value)
     tally.closes[int(wanted.code or 0)] = tally.closes.get(int(wanted.code or 0), 0) + 1
 
 
@@ -474,7 +479,8 @@ def test_fuzzed_frames_get_contract_answers_and_harm_nobody(fuzz_loop: LoopThrea
         assert runs.result(RUN_LIMIT_S * 2) >= 1
         assert fuzz_loop.call(barrier_is_empty(watcher)), "the idle user received frames during the fuzz"
         health = httpx.get(server.health_url, timeout=WAIT_S)
-        assert health.status_code == 200 and health.json()["status"] == "ok"
+        assert health.status_code == 200
+        assert health.json()["status"] == "ok"
     finally:
         fuzz_loop.call(server.close())
         for logger in loggers:

@@ -77,7 +77,8 @@ async def run_harness(url: str, report_dir: Path, selection: Selection) -> Harne
 def assert_not_conformant(run: HarnessRun, ids: tuple[str, ...]) -> None:
     """Exit 1 or 2, a reason the user can read, no traceback storm, and no hostile behaviour reported OK."""
     assert run.code in (1, 2), (run.code, run.stdout[-2000:], run.stderr[-2000:])
-    assert run.stderr.count("Traceback") == 0 and len(run.stderr.strip().splitlines()) <= 1, run.stderr[-3000:]
+    assert run.stderr.count("Traceback") == 0, run.stderr[-3000:]
+    assert len(run.stderr.strip().splitlines()) <= 1, run.stderr[-3000:]
     reasons = [line for line in run.stdout.splitlines() if any(word in line for word in ("FAILED", "ERROR", "Exit:", "wsagent:"))]
     assert reasons, run.stdout[-3000:]
     if run.report is not None:
@@ -123,7 +124,8 @@ async def test_target_that_never_answers_the_handshake(tmp_path: Path) -> None:
             writer.close()
         server.close()
     assert_not_conformant(run, ("AUTH-2",))
-    assert run.code == 2 and "did not answer the WebSocket handshake" in run.stdout, run.stdout[-2000:]
+    assert run.code == 2, run.stdout[-2000:]
+    assert "did not answer the WebSocket handshake" in run.stdout, run.stdout[-2000:]
 
 
 async def test_target_behind_a_proxy_that_refuses_with_its_own_page(tmp_path: Path) -> None:
@@ -136,7 +138,8 @@ async def test_target_behind_a_proxy_that_refuses_with_its_own_page(tmp_path: Pa
         port = next(iter(server.sockets)).getsockname()[1]
         run = await run_harness(f"ws://127.0.0.1:{port}/ws", tmp_path, AUTH_CASE)
     assert_not_conformant(run, ("AUTH-2",))
-    assert run.code == 2 and "without the contract's AUTH_FAILED body" in run.stderr, run.stderr[-2000:]
+    assert run.code == 2, run.stderr[-2000:]
+    assert "without the contract's AUTH_FAILED body" in run.stderr, run.stderr[-2000:]
     assert "secret" not in run.stderr, run.stderr[-2000:]
 
 
@@ -144,7 +147,8 @@ async def test_target_that_upgrades_then_goes_silent(tmp_path: Path) -> None:
     async with ws_target(keep_reading) as url:
         run = await run_harness(url, tmp_path, AUTH_CASE)
     assert_not_conformant(run, ("AUTH-2",))
-    assert run.code == 2 and "accepts the upgrade but sends nothing within 2 s" in run.stderr, run.stderr[-2000:]
+    assert run.code == 2, run.stderr[-2000:]
+    assert "accepts the upgrade but sends nothing within 2 s" in run.stderr, run.stderr[-2000:]
 
 
 async def test_echo_server_instead_of_an_agent_backend(tmp_path: Path) -> None:
@@ -158,7 +162,8 @@ async def test_echo_server_instead_of_an_agent_backend(tmp_path: Path) -> None:
     async with ws_target(echo) as url:
         run = await run_harness(url, tmp_path, ([], []))
     assert_not_conformant(run, ("AUTH-2", "EVT-1"))
-    assert run.code == 2 and "not even the contract's connection_established" in run.stderr, run.stderr[-2000:]
+    assert run.code == 2, run.stderr[-2000:]
+    assert "not even the contract's connection_established" in run.stderr, run.stderr[-2000:]
 
 
 async def test_target_that_sends_garbage(tmp_path: Path) -> None:

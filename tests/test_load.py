@@ -63,9 +63,12 @@ def test_a_lone_user_is_judged_without_waiting_forever() -> None:
     judging = Judging()
     judging.add("alice", _slice("alice", "a"))
     judged = judging.add("alice", _slice("alice", "b"))
-    assert judged is not None and len(judged.runs) == 1 and judged.violations == []
+    assert judged is not None
+    assert len(judged.runs) == 1
+    assert judged.violations == []
     flushed = judging.flush()
-    assert flushed is not None and len(flushed.runs) == 1
+    assert flushed is not None
+    assert len(flushed.runs) == 1
 
 
 def load(report_dir: Path, *args: str, server_args: str = "") -> subprocess.CompletedProcess[str]:
@@ -79,7 +82,8 @@ def test_local_load_against_the_reference_server_judges_every_run(tmp_path: Path
     done = load(tmp_path, "--users", "10", "--run-time", "3s", "--think-time", "0.2", "--threshold", "violations==0", "--threshold", "p99(start_to_started)<2s")
     assert done.returncode == 0, done.stderr[-2000:]
     data = json.loads((tmp_path / "load.json").read_text())
-    assert data["runs"] > 10 and data["events"] == 7 * data["runs"]  # researcher: 7 events per run, none lost
+    assert data["runs"] > 10
+    assert data["events"] == 7 * data["runs"]  # researcher: 7 events per run, none lost
     assert (data["violations_total"], data["lost_events"], data["failed_handshakes"]) == (0, 0, 0)
     assert data["handshakes"] == 10
     assert all(data["latencies"][name]["p99"] is not None for name in ("start_to_started", "start_to_first_event", "start_to_terminal", "event_gap"))
@@ -94,17 +98,20 @@ def test_a_dropped_event_is_a_violation_under_its_id_with_a_transcript_check_exp
     assert done.returncode == 1, done.stderr[-2000:]
     assert "threshold broken: violations==0" in done.stdout
     data = json.loads((tmp_path / "load.json").read_text())
-    assert set(data["violations"]) == {"EVT-1"} and data["violations"]["EVT-1"] == data["runs"]
+    assert set(data["violations"]) == {"EVT-1"}
+    assert data["violations"]["EVT-1"] == data["runs"]
     assert "EVT-1" in (tmp_path / "load_failures.csv").read_text()
     kept = sorted((tmp_path / "load-transcripts").iterdir())
     assert len(kept) == 2  # bounded sample
     checked = subprocess.run([sys.executable, "-m", "harness.cli", "check", str(kept[0])], capture_output=True, text=True, timeout=60)
-    assert checked.returncode == 1 and "missing agent_thinking" in checked.stdout
+    assert checked.returncode == 1
+    assert "missing agent_thinking" in checked.stdout
     assert "ISO-1   OK" in checked.stdout  # two users per kept batch: isolation judged too
     for path in tmp_path.rglob("*"):
         if path.is_file():
             text = path.read_text(errors="replace")
-            assert SECRET not in text and "eyJ" not in text, path  # neither the secret nor a token in any artefact
+            assert SECRET not in text, path
+            assert "eyJ" not in text, path  # neither the secret nor a token in any artefact
 
 
 @pytest.mark.parametrize(("args", "says"), [
@@ -118,7 +125,9 @@ def test_a_misconfigured_load_stops_with_one_line(tmp_path: Path, args: list[str
     done = load(tmp_path, *args)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("wsagent: ") and says in lines[0]
+    assert len(lines) == 1
+    assert lines[0].startswith("wsagent: ")
+    assert says in lines[0]
 
 
 COOPERATION = """

@@ -63,7 +63,8 @@ def distributed_load(report_dir: Path, redis_url: str, *server_args: str) -> tup
 
 
 def assert_totals_add_up(total: dict, shares: list[dict]) -> None:
-    assert len(shares) == 2 and all(share["runs"] > 0 for share in shares)  # both workers ran users
+    assert len(shares) == 2
+    assert all(share["runs"] > 0 for share in shares)  # both workers ran users
     for name in ("runs", "events", "lost_events", "handshakes", "failed_handshakes"):
         assert total[name] == sum(share[name] for share in shares), name
     assert total["violations"] == dict(sum((Counter(share["violations"]) for share in shares), Counter()))
@@ -74,7 +75,8 @@ def test_master_totals_are_the_sum_of_the_workers_with_no_violation(tmp_path: Pa
     code, total, shares = distributed_load(tmp_path, redis_url)
     assert code == 0
     assert_totals_add_up(total, shares)
-    assert total["runs"] >= USERS * 2 and total["events"] == 7 * total["runs"]
+    assert total["runs"] >= USERS * 2
+    assert total["events"] == 7 * total["runs"]
     assert (total["violations_total"], total["lost_events"], total["failed_handshakes"]) == (0, 0, 0)
     assert total["workers"] == 2
 
@@ -83,6 +85,8 @@ def test_a_dropped_event_is_reported_under_its_id_and_fails_the_load(tmp_path: P
     code, total, shares = distributed_load(tmp_path, redis_url, "--fault", "thinking_dropped")
     assert code == 1
     assert_totals_add_up(total, shares)
-    assert set(total["violations"]) == {"EVT-1"} and total["violations"]["EVT-1"] == total["runs"]
+    assert set(total["violations"]) == {"EVT-1"}
+    assert total["violations"]["EVT-1"] == total["runs"]
     kept = [path for share in shares for path in share["transcripts"]]
-    assert kept and all(Path(path).parent == tmp_path / "load-transcripts" for path in kept)
+    assert kept
+    assert all(Path(path).parent == tmp_path / "load-transcripts" for path in kept)

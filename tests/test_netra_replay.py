@@ -39,7 +39,8 @@ def test_the_recorded_netra_run_is_judged_offline_as_it_was_live(level: str, tmp
             name = re.sub(r"[^\w.-]+", "_", case["nodeid"])
             if name in replayed:
                 cases.setdefault(name, {})[req_id] = case["grade"]
-    assert cases and set(cases) == set(replayed)
+    assert cases
+    assert set(cases) == set(replayed)
     for name, grades in cases.items():
         assert replayed[name] == grades, name
 

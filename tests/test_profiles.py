@@ -27,10 +27,14 @@ def config_from(cli: dict[str, str], cwd: Path, environ: dict[str, str] | None =
 def test_the_bundled_netra_profile_drives_the_real_backend(tmp_path: Path) -> None:
     config = config_from({"profile": "netra"}, tmp_path)
     template = StartTemplate(config.start_template or "")
-    assert template.carries("user_id") and template.carries("thread_id")
-    assert not template.carries("run_id") and not template.carries("scenario")
-    assert config.run_ids == "" and IdPattern(config.thread_ids, "thread-id").make() is not None
-    assert config.profile is not None and config.profile.source == "bundled"
+    assert template.carries("user_id")
+    assert template.carries("thread_id")
+    assert not template.carries("run_id")
+    assert not template.carries("scenario")
+    assert config.run_ids == ""
+    assert IdPattern(config.thread_ids, "thread-id").make() is not None
+    assert config.profile is not None
+    assert config.profile.source == "bundled"
 
 
 def test_a_local_profile_in_wsagent_toml_or_pyproject_is_found_and_the_cli_still_wins(tmp_path: Path) -> None:
@@ -38,9 +42,11 @@ def test_a_local_profile_in_wsagent_toml_or_pyproject_is_found_and_the_cli_still
     (tmp_path / "pyproject.toml").write_text('[tool.wsagent.profiles.mine]\nagents = "tools=helper,plain=,calculator="\n')
     assert {p.name: p.source for p in available(tmp_path)} == {"staging": "wsagent.toml", "mine": "pyproject.toml", "netra": "bundled"}
     config = config_from({"profile": "staging", "timeout": "5"}, tmp_path, {"JWT_SECRET_KEY": "s" * 32})
-    assert config.timeout == 5.0 and config.environment == "staging"
+    assert config.timeout == 5.0
+    assert config.environment == "staging"
     mine = config_from({}, tmp_path, {"WSAGENT_PROFILE": "mine"})
-    assert mine.agents.tools == "helper" and mine.agents.plain == ""
+    assert mine.agents.tools == "helper"
+    assert mine.agents.plain == ""
 
 
 @pytest.mark.parametrize(("key", "said"), [
@@ -53,7 +59,8 @@ def test_a_profile_that_would_change_a_verdict_or_hold_a_secret_is_refused(tmp_p
     (tmp_path / "wsagent.toml").write_text(f"[profiles.bad]\n{key}\n")
     with pytest.raises(ConfigError) as raised:
         find("bad", tmp_path)
-    assert said in str(raised.value) and "hunter2" not in str(raised.value)
+    assert said in str(raised.value)
+    assert "hunter2" not in str(raised.value)
 
 
 def test_an_unknown_profile_names_the_known_ones(tmp_path: Path) -> None:
@@ -69,8 +76,11 @@ def test_an_unknown_template_placeholder_is_a_config_error_naming_it(tmp_path: P
 def test_id_patterns_generate_the_forms_a_target_validates() -> None:
     thread = IdPattern("thread_{n}_{hex:8}", "thread-id")
     first, second = thread.make(), thread.make()
-    assert first is not None and second is not None
-    assert first.startswith("thread_1_") and second.startswith("thread_2_") and len(first) == len("thread_1_") + 8
+    assert first is not None
+    assert second is not None
+    assert first.startswith("thread_1_")
+    assert second.startswith("thread_2_")
+    assert len(first) == len("thread_1_") + 8
     assert IdPattern("{thread_id}_run_{hex:4}", "run-id").make("thread_x")[:13] == "thread_x_run_"  # type: ignore[index]
     assert IdPattern("", "run-id").make() is None
     with pytest.raises(ConfigError, match=r"unknown placeholder \{thread_id\}"):
@@ -110,6 +120,7 @@ def test_a_template_the_target_cannot_route_stops_the_run_at_the_preflight(tmp_p
     )
     assert done.returncode == 2, done.stdout[-2000:]
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("wsagent: run aborted: ") and "did not start the golden run: sent " in last, last
+    assert last.startswith("wsagent: run aborted: "), last
+    assert "did not start the golden run: sent " in last, last
     assert '{"type":"make_coffee","payload":{"q":"wsagent preflight: a golden run"}}' in last
     assert "got error UNKNOWN_MESSAGE_TYPE and no agent event; check --wsagent-start-template" in last

@@ -20,7 +20,8 @@ def test_a_short_frame_is_quoted_whole() -> None:
 def test_a_long_frame_is_cut_at_a_field_boundary_with_its_shape_visible() -> None:
     line = quote(json.dumps(started(14)))
     assert line.startswith('{"type": "agent_started", "run_id": "thread_c3e571dc8…", "field_00": ')
-    assert line.endswith(" more fields}") and len(line) <= 200
+    assert line.endswith(" more fields}")
+    assert len(line) <= 200
     shown = line.count('"field_')
     assert line.endswith(f", … {14 - shown} more fields}}")
 

@@ -101,7 +101,8 @@ def test_a_debug_run_leaves_no_secret_and_no_token(tmp_path: Path) -> None:
     logs = sorted(report.glob("server-*.log"))
     assert logs, "the embedded server's log must be kept in the report folder"
     server_log = "\n".join(log.read_text(encoding="utf-8", errors="replace") for log in logs)
-    assert " DEBUG " in server_log and "GET /ws" in server_log, "the server must have logged its handshakes at DEBUG"
+    assert " DEBUG " in server_log, "the server must have logged its handshakes at DEBUG"
+    assert "GET /ws" in server_log, "the server must have logged its handshakes at DEBUG"
     leaks = scan("stdout", done.stdout, SECRET) + scan("stderr", done.stderr, SECRET)
     files = [path for path in report.rglob("*") if path.is_file()]
     assert any(path.name == "conformance.json" for path in files)

@@ -80,14 +80,18 @@ async def test_a_stopped_replica_closes_its_connections_and_users_on_the_other_c
         assert await alice_b.wait_for(lambda r: r.type == "tool_executing", TIMEOUT_S) is not None  # in flight on a
         a.process.terminate()  # SIGTERM: the replica shuts down gracefully
         closed = await alice_a.wait_closed(TIMEOUT_S)
-        assert closed is not None and closed.info["code"] == 1001
+        assert closed is not None
+        assert closed.info["code"] == 1001
         ended = await alice_b.wait_for_terminal(slow.run_id, TIMEOUT_S)  # the cancelled run's terminal frame reached b too
-        assert ended is not None and ended.frame["data"]["status"] == "failed"
+        assert ended is not None
+        assert ended.frame["data"]["status"] == "failed"
         for conn in (alice_b, bob_b):
             run = await conn.start_run("researcher", "still here", uses_tools=True)
             terminal = await conn.wait_for_terminal(run.run_id, TIMEOUT_S)
-            assert terminal is not None and terminal.frame["data"]["status"] == "completed"
-        assert alice_b.open and bob_b.open
+            assert terminal is not None
+            assert terminal.frame["data"]["status"] == "completed"
+        assert alice_b.open
+        assert bob_b.open
 
 
 async def test_thread_ownership_is_shared_between_replicas(two: tuple[EmbeddedServer, EmbeddedServer]) -> None:
@@ -99,7 +103,8 @@ async def test_thread_ownership_is_shared_between_replicas(two: tuple[EmbeddedSe
         assert (await alice.wait_for_terminal(owned.run_id, TIMEOUT_S)).frame["type"] == "agent_completed"
         taken = await mallory.start_run("researcher", "theirs", thread_id="thread_shared_owner_test", uses_tools=True)
         refused = await mallory.wait_for_terminal(taken.run_id, TIMEOUT_S)
-        assert refused is not None and refused.frame["type"] == "error"
+        assert refused is not None
+        assert refused.frame["type"] == "error"
         assert "THREAD_ACCESS_DENIED" in json.dumps(refused.frame)
 
 

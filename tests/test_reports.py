@@ -53,7 +53,8 @@ def test_all_ok_exits_zero_silently() -> None:
 
 def test_failed_exits_one_naming_the_ids() -> None:
     code, line = cli.verdict(conformance(EVT_7="FAILED", ISO_1="FAILED"), strict=False)
-    assert code == 1 and line == "wsagent: FAILED EVT-7, ISO-1"
+    assert code == 1
+    assert line == "wsagent: FAILED EVT-7, ISO-1"
 
 
 def test_non_strict_fails_only_in_strict_mode() -> None:
@@ -64,18 +65,21 @@ def test_non_strict_fails_only_in_strict_mode() -> None:
 
 def test_baseline_tolerates_its_failures() -> None:
     code, line = cli.verdict(conformance(EVT_7="FAILED"), strict=False, baseline=frozenset({"EVT-7"}))
-    assert code == 0 and "expected failures: EVT-7" in line
+    assert code == 0
+    assert "expected failures: EVT-7" in line
 
 
 def test_baseline_does_not_hide_other_failures() -> None:
     code, line = cli.verdict(conformance(EVT_7="FAILED", AUTH_1="FAILED"), strict=False, baseline=frozenset({"EVT-7"}))
-    assert code == 1 and line == "wsagent: FAILED AUTH-1"
+    assert code == 1
+    assert line == "wsagent: FAILED AUTH-1"
 
 
 def test_baseline_entry_that_passes_now_is_stale() -> None:
     code, line = cli.verdict(conformance(), strict=False, baseline=frozenset({"EVT-7"}))
     assert code == 1
-    assert line.startswith("wsagent: stale baseline: EVT-7") and "\n" not in line
+    assert line.startswith("wsagent: stale baseline: EVT-7")
+    assert "\n" not in line
 
 
 def test_non_strict_baseline_entry_is_stale_unless_strict() -> None:
@@ -90,7 +94,8 @@ def test_skipped_baseline_entry_is_neither_tolerated_nor_stale() -> None:
 
 def test_harness_error_wins_over_baseline() -> None:
     code, line = cli.verdict(conformance(EVT_7="ERROR"), strict=False, baseline=frozenset({"EVT-7"}))
-    assert code == 2 and "EVT-7" in line
+    assert code == 2
+    assert "EVT-7" in line
 
 
 def test_baseline_file_json_and_plain_text(tmp_path: Path) -> None:
@@ -165,7 +170,8 @@ def test_run_keeps_history_and_drops_the_last_runs_outputs(tmp_path: Path, monke
     code, _ = fake_run(tmp_path, conformance(), monkeypatch, lambda report_dir: report_dir / "html" / "index.html")
     assert code == 0
     assert (tmp_path / "history" / "history.jsonl").read_text() == "{}"
-    assert not (tmp_path / "html").exists() and not (tmp_path / "allure-results" / "old-result.json").exists()
+    assert not (tmp_path / "html").exists()
+    assert not (tmp_path / "allure-results" / "old-result.json").exists()
 
 
 def test_html_failure_never_changes_the_verdict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -183,7 +189,8 @@ def test_report_without_node_says_how_and_exits_2(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(allure_report.shutil, "which", lambda name: None)
     assert cli.main(["report", "--report-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("wsagent: the HTML report needs Node.js") and "\n" not in err
+    assert err.startswith("wsagent: the HTML report needs Node.js")
+    assert "\n" not in err
 
 
 def test_report_without_results_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -254,7 +261,8 @@ def test_executor_only_in_ci() -> None:
         "GITHUB_RUN_ID": "42", "GITHUB_RUN_NUMBER": "7", "GITHUB_WORKFLOW": "conformance",
     })
     assert github is not None
-    assert github["type"] == "github" and github["buildUrl"] == "https://github.example/acme/agent/actions/runs/42"
+    assert github["type"] == "github"
+    assert github["buildUrl"] == "https://github.example/acme/agent/actions/runs/42"
     assert github["buildName"] == "conformance #7"
     assert executor({"CI": "true"}) == {"name": "CI", "type": "ci"}
 
@@ -273,8 +281,11 @@ def test_timeline_marks_the_offending_frames() -> None:
     lines = timeline(transcript, {2}, width=80).splitlines()
     assert len(lines) == 3
     assert [line.startswith(">>") for line in lines] == [False, False, True]
-    assert "status=101" in lines[0] and "headers" not in lines[0] and "error" not in lines[0]
-    assert lines[2].endswith("…") and len(lines[2]) < 160
+    assert "status=101" in lines[0]
+    assert "headers" not in lines[0]
+    assert "error" not in lines[0]
+    assert lines[2].endswith("…")
+    assert len(lines[2]) < 160
 
 
 def test_the_page_loses_its_analytics_tag_and_nothing_else() -> None:
@@ -316,7 +327,9 @@ def test_run_writes_the_run_files_once(faulty_run: tuple[Path, int]) -> None:
     assert code == 1
     results = report_dir / "allure-results"
     props = dict(line.split("=", 1) for line in (results / "environment.properties").read_text().splitlines())
-    assert props["contract"] == "v1" and props["environment"] == "development" and props["server"] == "0.1.0"
+    assert props["contract"] == "v1"
+    assert props["environment"] == "development"
+    assert props["server"] == "0.1.0"
     assert props["target"].startswith("ws://127.0.0.1:")
     assert json.loads((results / "executor.json").read_text())["buildUrl"] == "https://github.example/acme/agent/actions/runs/42"
     assert len(json.loads((results / "categories.json").read_text())) == len(CATEGORIES)
@@ -331,10 +344,12 @@ def test_failed_case_has_a_marked_timeline(faulty_run: tuple[Path, int]) -> None
         text = (report_dir / "allure-results" / names["timeline.txt"]).read_text()
         assert "reproduce: wsagent run --only EVT-2" in text
         marked = [line for line in text.splitlines() if line.startswith(">> #")]
-        assert marked and all("agent_started" in line for line in marked)
+        assert marked
+        assert all("agent_started" in line for line in marked)
         assert "EVT-2 FAILED: One agent_started first, one terminal frame last, nothing after it" in [label["value"] for label in result["labels"] if label["name"] == "feature"]
         epics = [label["value"] for label in result["labels"] if label["name"] == "epic"]
-        assert "events" in epics and len(epics) == len(set(epics))
+        assert "events" in epics
+        assert len(epics) == len(set(epics))
 
 
 def test_non_strict_case_passes_tagged_with_a_description(faulty_run: tuple[Path, int]) -> None:
@@ -352,7 +367,8 @@ def test_test_counts_match_allure_statuses(faulty_run: tuple[Path, int]) -> None
     statuses = Counter(r["status"] for r in allure_results(report_dir))
     assert tests["total"] == sum(statuses.values())
     assert {k: tests[k] for k in ("passed", "failed", "broken", "skipped")} == {k: statuses[k] for k in ("passed", "failed", "broken", "skipped")}
-    assert tests["failed"] > 0 and tests["passed"] > 0
+    assert tests["failed"] > 0
+    assert tests["passed"] > 0
 
 
 def test_no_secret_or_token_in_any_report(faulty_run: tuple[Path, int]) -> None:
@@ -387,7 +403,8 @@ def test_progress_line_on_a_terminal(tmp_path: Path) -> None:
     total = json.loads((tmp_path / "conformance.json").read_text())["tests"]["total"]
     assert f"wsagent: {total}/{total} cases  auth" in output
     assert f"wsagent: 1/{total} cases" in output
-    assert "PASSED" not in output and "[100%]" not in output
+    assert "PASSED" not in output
+    assert "[100%]" not in output
 
 
 def test_baseline_turns_the_same_failure_into_a_pass(faulty_run: tuple[Path, int], tmp_path: Path) -> None:
@@ -424,7 +441,8 @@ def test_failing_cases_leave_transcripts_that_check_judges_again(tmp_path: Path)
     transcript = tmp_path / "transcripts" / "test_events.py_test_tool_agent_run.jsonl"
     checked = wsagent("check", str(transcript))
     assert checked.returncode == 1
-    assert re.search(r"^EVT-1 +FAILED", checked.stdout, re.M) and "missing agent_thinking" in checked.stdout
+    assert re.search(r"^EVT-1 +FAILED", checked.stdout, re.M)
+    assert "missing agent_thinking" in checked.stdout
 
 
 def test_run_passes_unknown_options_to_pytest(monkeypatch: pytest.MonkeyPatch) -> None:

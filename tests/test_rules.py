@@ -712,7 +712,8 @@ def test_recording_survives_json_past_the_parsers_limits() -> None:
     records = script.transcript.records
     deep, thinking = records[-8], records[-6]
     assert deep.frame is None
-    assert thinking.type == "agent_thinking" and thinking.frame["n"] == float("inf")
+    assert thinking.type == "agent_thinking"
+    assert thinking.frame["n"] == float("inf")
     verdict = judge(script.transcript)
     assert {req_id: verdict.grade(req_id) for req_id in ("EVT-1", "EVT-2", "EVT-4")} == {"EVT-1": OK, "EVT-2": OK, "EVT-4": OK}
 
@@ -825,7 +826,8 @@ def test_a_damaged_transcript_file_is_refused_in_one_line_or_judged(text: str) -
     try:
         transcript = Transcript.loads(text)
     except ValueError as exc:
-        assert str(exc).startswith("line ") and "\n" not in str(exc)
+        assert str(exc).startswith("line ")
+        assert "\n" not in str(exc)
         return
     verdict = judge(transcript)
     assert verdict.internal_errors == []

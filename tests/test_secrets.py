@@ -54,7 +54,8 @@ def test_missing_secret_is_one_line_naming_both_variables(environment: str) -> N
             call(environ, environment)
         message = str(caught.value)
         assert "\n" not in message
-        assert "JWT_SECRET_KEY" in message and f"JWT_SECRET_{environment.upper()}" in message
+        assert "JWT_SECRET_KEY" in message
+        assert f"JWT_SECRET_{environment.upper()}" in message
         assert "a-value-that-must-not-appear" not in message
 
 

@@ -71,7 +71,8 @@ def test_environment_snapshot_defaults_and_override() -> None:
 def test_unknown_environment_is_one_line(name: str) -> None:
     with pytest.raises(UnknownEnvironment) as caught:
         ServerEnvironment.from_mapping({"ENVIRONMENT": name})
-    assert "\n" not in str(caught.value) and "development, test, staging, production" in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert "development, test, staging, production" in str(caught.value)
 
 
 DEV_DEFAULT = hashlib.sha256(b"netra_development_jwt_key").hexdigest()[:32]
@@ -105,7 +106,9 @@ def test_no_default_secret_outside_development_and_test(name: str) -> None:
     with pytest.raises(SecretNotConfigured) as caught:
         get_unified_jwt_secret(env)
     message = str(caught.value)
-    assert "\n" not in message and "JWT_SECRET_KEY" in message and f"JWT_SECRET_{name.upper()}" in message
+    assert "\n" not in message
+    assert "JWT_SECRET_KEY" in message
+    assert f"JWT_SECRET_{name.upper()}" in message
 
 
 def test_development_and_test_defaults_differ() -> None:
@@ -115,7 +118,8 @@ def test_development_and_test_defaults_differ() -> None:
 def test_unknown_fault_is_one_line() -> None:
     with pytest.raises(UnknownFault) as caught:
         Faults.parse(["no_pong", "no_such_fault"])
-    assert "\n" not in str(caught.value) and "no_such_fault" in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert "no_such_fault" in str(caught.value)
     assert Faults.parse(["no_pong"]).enabled(FaultName.NO_PONG)
 
 
@@ -133,7 +137,8 @@ def test_bearer_header() -> None:
 def test_bearer_scheme_is_case_insensitive_and_other_schemes_are_ignored() -> None:
     assert extract_token(HandshakeRequest("/ws", (("authorization", f"bearer {TOKEN}"),)), allow_query=True).token == TOKEN
     basic = extract_token(HandshakeRequest("/ws", (("Authorization", "Basic dXNlcjpwYXNz"),)), allow_query=True)
-    assert basic.token is None and basic.problem
+    assert basic.token is None
+    assert basic.problem
 
 
 def test_base64url_subprotocol_without_padding_is_repadded() -> None:
@@ -163,7 +168,8 @@ def test_query_token_only_outside_production() -> None:
     request = HandshakeRequest(f"/ws?token={TOKEN}")
     assert extract_token(request, allow_query=True).transport is Transport.QUERY
     refused = extract_token(request, allow_query=False)
-    assert refused.token is None and "production" in (refused.problem or "")
+    assert refused.token is None
+    assert "production" in (refused.problem or "")
 
 
 def test_header_and_subprotocol_win_over_query() -> None:
@@ -173,7 +179,8 @@ def test_header_and_subprotocol_win_over_query() -> None:
 
 def test_malformed_subprotocol_entry_is_a_problem_not_a_crash() -> None:
     found = extract_token(subprotocols("jwt.%%%"), allow_query=True)
-    assert found.token is None and "malformed" in (found.problem or "")
+    assert found.token is None
+    assert "malformed" in (found.problem or "")
 
 
 def test_no_token_names_the_transports() -> None:
@@ -193,7 +200,8 @@ def admitted(request: HandshakeRequest, settings: AuthSettings = DEV, **kw: Any)
 def refused(request: HandshakeRequest, settings: AuthSettings = DEV, **kw: Any) -> AuthRejection:
     result = authenticate(request, settings, **kw)
     assert isinstance(result, AuthRejection), f"accepted: {result}"
-    assert result.status == 403 and result.body()["error_code"] == "AUTH_FAILED"
+    assert result.status == 403
+    assert result.body()["error_code"] == "AUTH_FAILED"
     return result
 
 
@@ -243,7 +251,8 @@ BAD_TOKENS: dict[str, str] = {
 def test_bad_token_is_refused_without_quoting_it(kind: str) -> None:
     token = BAD_TOKENS[kind]
     rejection = refused(bearer(token))
-    assert token not in rejection.message and SECRET not in rejection.message
+    assert token not in rejection.message
+    assert SECRET not in rejection.message
     assert "\n" not in rejection.message
 
 
@@ -298,7 +307,8 @@ def test_raw_subprotocol_rejected_fault() -> None:
 def test_token_echoed_in_rejection_fault() -> None:
     token = BAD_TOKENS["expired"]
     rejection = refused(bearer(token), faults=Faults(frozenset({FaultName.TOKEN_ECHOED_IN_REJECTION})))
-    assert token in rejection.message and token not in rejection.reason
+    assert token in rejection.message
+    assert token not in rejection.reason
 
 
 def test_e2e_skips_token_verification_fault_needs_an_e2e_connection() -> None:

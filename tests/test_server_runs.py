@@ -210,7 +210,8 @@ async def test_close_all_flushes_then_closes(world: World) -> None:
     sink, conn = world.connect("alice")
     conn.send_frame({"type": "last"})
     await world.manager.close_all(1001, "bye")
-    assert types(sink.frames) == ["last"] and sink.closed == (1001, "bye")
+    assert types(sink.frames) == ["last"]
+    assert sink.closed == (1001, "bye")
     conn.send_frame({"type": "too late"})
     assert types(sink.frames) == ["last"]
 
@@ -278,8 +279,10 @@ def test_priority_5_failure_names_the_run_the_time_and_all_five_sources(bridge: 
     with pytest.raises(ValueError) as caught:
         bridge.resolve_thread_id("run_orphan", None, context("run_orphan"))
     message = str(caught.value)
-    assert isinstance(caught.value, ThreadResolutionError) and caught.value.run_id == "run_orphan"
-    assert "run_orphan" in message and re.search(r"\d+\.\d+ ms", message)
+    assert isinstance(caught.value, ThreadResolutionError)
+    assert caught.value.run_id == "run_orphan"
+    assert "run_orphan" in message
+    assert re.search(r"\d+\.\d+ ms", message)
     for source in ("1 thread id passed", "2 run->thread registry", "3 the run's execution context", "4 run id pattern", "5 failure"):
         assert source in message
 
@@ -323,23 +326,29 @@ async def test_researcher_run_streams_the_five_events_in_order(world: World) -> 
     check_envelope(frames, ctx)
     started, thinking, search, searched, summarize, summarized, completed = (f["data"] for f in frames)
     assert started == {"user_request": "websockets"}
-    assert thinking["step_number"] == 1 and isinstance(thinking["reasoning"], str)
+    assert thinking["step_number"] == 1
+    assert isinstance(thinking["reasoning"], str)
     assert [search["tool_name"], summarize["tool_name"]] == ["search", "summarize"]
     assert (search["execution_id"], summarize["execution_id"]) == (searched["execution_id"], summarized["execution_id"])
     assert search["execution_id"] != summarize["execution_id"]
-    assert searched["success"] is True and isinstance(searched["results"], dict) and searched["duration_ms"] >= 0
-    assert completed["status"] == "completed" and completed["final_response"] == summarized["results"]["summary"]
+    assert searched["success"] is True
+    assert isinstance(searched["results"], dict)
+    assert searched["duration_ms"] >= 0
+    assert completed["status"] == "completed"
+    assert completed["final_response"] == summarized["results"]["summary"]
 
 
 async def test_server_created_ids(world: World) -> None:
     sink, _ = world.connect("alice")
     ctx = world.start("alice", "echo", "hi")
     frames = await run_frames(sink, ctx)
-    assert re.fullmatch(r"thread_[0-9a-f]+", ctx.thread_id or "") and re.fullmatch(rf"{ctx.thread_id}_run_[0-9a-f]+", ctx.run_id)
+    assert re.fullmatch(r"thread_[0-9a-f]+", ctx.thread_id or "")
+    assert re.fullmatch(rf"{ctx.thread_id}_run_[0-9a-f]+", ctx.run_id)
     assert types(frames) == ["agent_started", "agent_thinking", "agent_completed"]
     assert frames[-1]["data"] == {"status": "completed", "final_response": "You said: hi"}
     same_thread = world.start("alice", "echo", "again", thread_id=ctx.thread_id)
-    assert same_thread.thread_id == ctx.thread_id and same_thread.run_id.startswith(f"{ctx.thread_id}_run_")
+    assert same_thread.thread_id == ctx.thread_id
+    assert same_thread.run_id.startswith(f"{ctx.thread_id}_run_")
     await run_frames(sink, same_thread)
 
 
@@ -362,7 +371,8 @@ async def test_a_refused_calculation_is_a_paired_failed_tool_and_a_failed_run(wo
     sink, _ = world.connect("alice")
     frames = await run_frames(sink, world.start("alice", "calculator", "what is 1 / 0"))
     assert types(frames) == ["agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed"]
-    assert frames[3]["data"]["success"] is False and "division by zero" in frames[3]["data"]["error"]
+    assert frames[3]["data"]["success"] is False
+    assert "division by zero" in frames[3]["data"]["error"]
     assert frames[-1]["data"]["status"] == "failed"
 
 
@@ -381,7 +391,8 @@ async def test_refusals_carry_the_run_id_and_start_nothing(world: World, kw: dic
     with pytest.raises(RunRefused) as caught:
         world.start("alice", run_id="thread_t_run_r", thread_id="thread_t", **kw)
     assert (caught.value.code, caught.value.run_id) == (code, "thread_t_run_r")
-    assert world.engine.active_runs == 0 and await barrier(sink, conn) == []
+    assert world.engine.active_runs == 0
+    assert await barrier(sink, conn) == []
 
 
 async def test_another_users_thread_is_refused(world: World) -> None:
@@ -422,7 +433,8 @@ async def test_unresolvable_thread_is_one_error_to_its_user_only(world: World) -
     ctx = world.start("alice", scenario="unresolvable_thread", run_id="thread_t_run_r", thread_id="thread_t", e2e=True)
     [error] = await run_frames(alice, ctx)
     assert (error["type"], error["error_code"], error["run_id"]) == ("error", "THREAD_RESOLUTION_FAILED", "thread_t_run_r")
-    assert "thread_t_run_r" in error["message"] and "disabled" in error["message"]
+    assert "thread_t_run_r" in error["message"]
+    assert "disabled" in error["message"]
     assert await barrier(bob, bob_conn) == []
     assert types(await run_frames(alice, world.start("alice", e2e=True)))[-1] == "agent_completed"
 
@@ -432,16 +444,21 @@ async def test_tool_error_is_a_failed_tool_then_a_failed_run(world: World) -> No
     frames = await run_frames(sink, world.start("alice", scenario="tool_error", e2e=True))
     assert types(frames) == ["agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed"]
     failed = frames[3]["data"]
-    assert failed["success"] is False and failed["error"] and failed["duration_ms"] >= 0 and "results" not in failed
+    assert failed["success"] is False
+    assert failed["error"]
+    assert failed["duration_ms"] >= 0
+    assert "results" not in failed
     assert failed["execution_id"] == frames[2]["data"]["execution_id"]
-    assert frames[-1]["data"]["status"] == "failed" and frames[-1]["data"]["final_response"] == ""
+    assert frames[-1]["data"]["status"] == "failed"
+    assert frames[-1]["data"]["final_response"] == ""
 
 
 async def test_agent_crash_ends_failed_right_after_started(world: World) -> None:
     sink, _ = world.connect("alice", E2E)
     frames = await run_frames(sink, world.start("alice", scenario="agent_crash", e2e=True))
     assert types(frames) == ["agent_started", "agent_completed"]
-    assert frames[-1]["data"]["status"] == "failed" and "crash" in frames[-1]["data"]["error"]
+    assert frames[-1]["data"]["status"] == "failed"
+    assert "crash" in frames[-1]["data"]["error"]
 
 
 async def test_slow_tool_gets_a_heartbeat_before_the_tool_completes() -> None:
@@ -471,7 +488,8 @@ async def test_a_user_leaving_cancels_their_runs_only() -> None:
     (alice, alice_run), (bob, bob_run) = await both_in_slow_tools(w)
     w.engine.user_left("alice")
     alice_end = await run_frames(alice, alice_run)
-    assert types(alice_end) == ["tool_completed", "agent_completed"] and alice_end[-1]["data"]["status"] == "failed"
+    assert types(alice_end) == ["tool_completed", "agent_completed"]
+    assert alice_end[-1]["data"]["status"] == "failed"
     assert w.engine.active_runs == 1
     await w.close()  # shutdown cancels bob's run, which still ends in a terminal frame
     assert (await run_frames(bob, bob_run))[-1]["data"]["error"] == "run cancelled: the server is shutting down"
@@ -510,7 +528,8 @@ async def test_fault_fresh_execution_id_on_completion() -> None:
     frames = await faulted_run(FaultName.FRESH_EXECUTION_ID_ON_COMPLETION)
     opened = {f["data"]["execution_id"] for f in frames if f["type"] == "tool_executing"}
     closed = {f["data"]["execution_id"] for f in frames if f["type"] == "tool_completed"}
-    assert opened and not opened & closed
+    assert opened
+    assert not opened & closed
 
 
 async def test_fault_step_number_as_string() -> None:
@@ -537,7 +556,8 @@ async def test_fault_crash_leaves_no_terminal() -> None:
 
 async def test_fault_completed_before_tool_completed() -> None:
     kinds = types(await faulted_run(FaultName.COMPLETED_BEFORE_TOOL_COMPLETED))
-    assert kinds.index("agent_completed") < len(kinds) - 1 and kinds[-1] == "tool_completed"
+    assert kinds.index("agent_completed") < len(kinds) - 1
+    assert kinds[-1] == "tool_completed"
 
 
 async def test_fault_tool_error_reported_as_success() -> None:
@@ -617,7 +637,8 @@ def test_the_hard_coded_ids_match_the_contract() -> None:
 def test_catalog_entries_are_well_formed() -> None:
     assert {grade for _, grade in declared()} <= {"FAILED", "NON-STRICT"}
     for fault in CATALOG.values():
-        assert fault.breaks and "\n" not in fault.description
+        assert fault.breaks
+        assert "\n" not in fault.description
         assert fault.as_line().split("  ")[0] == fault.name.value
         assert fault.as_json()["name"] == fault.name.value
 

@@ -111,26 +111,30 @@ async def test_golden_path(server: MockServer) -> None:
     async with client(server, "alice") as (ws, hello):
         assert hello["type"] == "connection_established"
         data = hello["data"]
-        assert data["user_id"] == "alice" and data["connection_id"].startswith("conn_")
+        assert data["user_id"] == "alice"
+        assert data["connection_id"].startswith("conn_")
         assert data["e2e"] == {"active": False, "source": None}
         assert data["features"] == {"scenarios": False, "query_token": True}
         frames = await run(ws)
         assert kinds(frames) == FIVE
-        assert {f["user_id"] for f in frames} == {"alice"} and len({f["thread_id"] for f in frames}) == 1
+        assert {f["user_id"] for f in frames} == {"alice"}
+        assert len({f["thread_id"] for f in frames}) == 1
 
 
 @pytest.mark.parametrize("via", ["subprotocol", "raw"])
 async def test_subprotocol_token_is_accepted_and_its_exact_entry_selected(server: MockServer, via: str) -> None:
     token = mint_token(SECRET, "bob")
     async with client(server, token=token, via=via) as (ws, hello):
-        assert ws.subprotocol == f"jwt.{b64url(token) if via == 'subprotocol' else token}" and hello["data"]["user_id"] == "bob"
+        assert ws.subprotocol == f"jwt.{b64url(token) if via == 'subprotocol' else token}"
+        assert hello["data"]["user_id"] == "bob"
 
 
 async def test_bearer_with_subprotocol_still_selects_the_entry(server: MockServer) -> None:
     entry = f"jwt.{b64url(mint_token(SECRET, 'someone-else'))}"
     headers = {"Authorization": f"Bearer {mint_token(SECRET, 'alice')}"}
     async with connect(server.url, additional_headers=headers, subprotocols=["jwt-auth", entry]) as ws:  # type: ignore[list-item]
-        assert ws.subprotocol == entry and (await recv(ws))["data"]["user_id"] == "alice"
+        assert ws.subprotocol == entry
+        assert (await recv(ws))["data"]["user_id"] == "alice"
 
 
 async def test_query_token_outside_production(server: MockServer) -> None:
@@ -149,18 +153,23 @@ OVERSIZED = mint_token(SECRET, "eve", padding="x" * 64 * 1024)
 )
 async def test_bad_tokens_get_403_json_before_the_upgrade_without_the_token(server: MockServer, token: str, via: str) -> None:
     response = await refusal(server, token=token, via=via)
-    assert response.status_code == 403 and response.headers["content-type"] == "application/json"
+    assert response.status_code == 403
+    assert response.headers["content-type"] == "application/json"
     body = response.json()
-    assert body["error_code"] == "AUTH_FAILED" and isinstance(body["message"], str)
+    assert body["error_code"] == "AUTH_FAILED"
+    assert isinstance(body["message"], str)
     if token:
-        assert token not in response.text and b64url(token) not in response.text and token not in str(response.headers)
+        assert token not in response.text
+        assert b64url(token) not in response.text
+        assert token not in str(response.headers)
     assert SECRET not in response.text
 
 
 async def test_production_refuses_query_tokens_and_grants_no_e2e() -> None:
     async with run_server(config(environment=Environment.PRODUCTION)) as prod:
         response = await refusal(prod, via="query")
-        assert response.status_code == 403 and "production" in response.json()["message"]
+        assert response.status_code == 403
+        assert "production" in response.json()["message"]
         async with client(prod, e2e=True) as (ws, hello):
             assert hello["data"]["e2e"] == {"active": False, "source": None}
             assert hello["data"]["features"] == {"scenarios": False, "query_token": False}
@@ -172,7 +181,8 @@ async def test_health_and_unknown_paths(server: MockServer) -> None:
     async with httpx.AsyncClient() as http:
         health = await http.get(server.health_url)
         missing = await http.get(server.health_url.replace("/health", "/nope"))
-    assert health.status_code == 200 and health.headers["content-type"] == "application/json"
+    assert health.status_code == 200
+    assert health.headers["content-type"] == "application/json"
     assert {k: health.json()[k] for k in ("status", "environment")} == {"status": "ok", "environment": "development"}
     assert isinstance(health.json()["version"], str)
     assert missing.status_code == 404
@@ -194,7 +204,8 @@ async def test_user_message_and_chat_run_echo(server: MockServer) -> None:
         for kind in ("user_message", "chat"):
             await ws.send(json.dumps({"type": kind, "payload": {"message": "hi", "run_id": f"r-{kind}"}}))
             frames = await until(ws, lambda f: f["type"] == "agent_completed")
-            assert kinds(frames) == ["agent_started", "agent_thinking", "agent_completed"] and frames[0]["agent_name"] == "echo"
+            assert kinds(frames) == ["agent_started", "agent_thinking", "agent_completed"]
+            assert frames[0]["agent_name"] == "echo"
 
 
 async def test_server_created_ids_are_unique_across_users(server: MockServer) -> None:
@@ -286,7 +297,8 @@ async def test_bad_input_gets_an_error_and_the_connection_carries_on(server: Moc
         await ws.send(probe)
         bystander = asyncio.create_task(run(bob))
         [error] = [f for f in await barrier(ws) if f["type"] != "heartbeat"]
-        assert (error["type"], error["error_code"], error["details"]) == ("error", code, {}) and error["message"]
+        assert (error["type"], error["error_code"], error["details"]) == ("error", code, {})
+        assert error["message"]
         assert kinds(await run(ws)) == FIVE
         assert kinds(await bystander) == FIVE
 
@@ -310,7 +322,8 @@ async def test_oversize_and_invalid_utf8_close_the_connection(server: MockServer
         await ws.send(payload, text=True)
         with pytest.raises(ConnectionClosed) as closed:
             await until(ws, lambda f: False)
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == code
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == code
         assert kinds(await run(bob)) == FIVE
 
 
@@ -320,7 +333,8 @@ async def test_a_flood_does_not_stop_other_users(server: MockServer) -> None:
             await noisy.send(f'{{"type": "flood", "n": {n}')
         assert kinds(await run(calm)) == FIVE
         answers = await barrier(noisy)
-        assert len(answers) == 1000 and {f["error_code"] for f in answers} == {"JSON_PARSE_ERROR"}
+        assert len(answers) == 1000
+        assert {f["error_code"] for f in answers} == {"JSON_PARSE_ERROR"}
 
 
 async def test_graceful_shutdown_ends_runs_then_closes_1001() -> None:
@@ -334,8 +348,10 @@ async def test_graceful_shutdown_ends_runs_then_closes_1001() -> None:
     with pytest.raises(ConnectionClosed) as closed:
         while True:
             rest.append(await recv(ws))
-    assert kinds(rest) == ["tool_completed", "agent_completed"] and rest[-1]["data"]["status"] == "failed"
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    assert kinds(rest) == ["tool_completed", "agent_completed"]
+    assert rest[-1]["data"]["status"] == "failed"
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1001
 
 
 # --- faults that only show on the wire -------------------------------------------------------------------------
@@ -381,7 +397,8 @@ async def test_faults_that_close_the_connection(fault: FaultName, probe: str | b
         await ws.send(probe)
         with pytest.raises(ConnectionClosed) as closed:
             await until(ws, lambda f: False)
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == close_code
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == close_code
 
 
 async def test_fault_no_message_size_limit() -> None:
@@ -400,7 +417,8 @@ async def test_fault_no_pong() -> None:
     async with faulty(FaultName.NO_PONG) as srv, client(srv) as (ws, _):
         await ws.send('{"type": "ping"}')
         frames = await run(ws, "echo")
-        assert "pong" not in kinds(frames) and frames[-1]["type"] == "agent_completed"
+        assert "pong" not in kinds(frames)
+        assert frames[-1]["type"] == "agent_completed"
 
 
 async def test_fault_e2e_headers_ignored() -> None:

@@ -57,7 +57,8 @@ async def open_as(url: str, user: str) -> ClientConnection:
     headers = {"Authorization": f"Bearer {mint_token(SECRET, user)}", **E2E_HEADERS}
     ws = await connect(url, additional_headers=headers, open_timeout=WAIT_S, ping_interval=None)
     hello = json.loads(await asyncio.wait_for(ws.recv(), WAIT_S))
-    assert hello["type"] == "connection_established" and hello["data"]["e2e"]["active"] is True
+    assert hello["type"] == "connection_established"
+    assert hello["data"]["e2e"]["active"] is True
     return ws
 
 
@@ -160,10 +161,12 @@ async def test_sigterm_ends_runs_then_closes_every_connection_1001() -> None:
         assert process.stderr is not None
         log = (await process.stderr.read()).decode()
     assert "Traceback" not in log, log
-    assert raw_code == 1001 and late == [], (raw_code, late)
+    assert raw_code == 1001, (raw_code, late)
+    assert late == [], (raw_code, late)
     assert [f["type"] for f in raw_frames if f["type"] != "heartbeat"] == ["tool_completed", "agent_completed"], raw_frames
     for name, (frames, closed) in ends.items():
-        assert closed.rcvd is not None and closed.rcvd.code == 1001, (name, closed)
+        assert closed.rcvd is not None, (name, closed)
+        assert closed.rcvd.code == 1001, (name, closed)
         assert closed.rcvd_then_sent is True, f"{name}: the server, not the client, must close first"
         runs = [f for f in frames if f["type"] != "heartbeat"]
         if name == "idle":
@@ -173,5 +176,6 @@ async def test_sigterm_ends_runs_then_closes_every_connection_1001() -> None:
         expected = ["tool_completed", "agent_completed"]
         if name == "alice_tab":  # a second tab receives every event of the user's run (ISO-2), from the start
             expected = ["agent_started", "agent_thinking", "tool_executing", *expected]
-        assert [f["type"] for f in runs] == expected and {f["run_id"] for f in runs} == {run_id}, (name, runs)
+        assert [f["type"] for f in runs] == expected, (name, runs)
+        assert {f["run_id"] for f in runs} == {run_id}, (name, runs)
         assert runs[-1]["data"]["status"] == "failed", runs[-1]

@@ -65,7 +65,8 @@ def served() -> Iterator[str]:
     """``python -m mock_server`` on a free port, as a user's own backend; yields its URL."""
     cmd = [sys.executable, "-m", "mock_server", "--port", "0", "--exit-with-stdin", "--log-level", "WARNING"]
     with subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=user_env()) as server:
-        assert server.stdout is not None and server.stdin is not None
+        assert server.stdout is not None
+        assert server.stdin is not None
         yield server.stdout.readline().split()[1]
         server.stdin.close()
         server.wait(timeout=30)
@@ -76,7 +77,8 @@ def test_wrong_path_stops_with_one_line_not_a_wall_of_failures(tmp_path: Path, s
     assert done.returncode == 2
     assert "refuses the upgrade for valid tokens with HTTP 404" in done.stderr
     report = (tmp_path / "conformance.md").read_text()
-    assert "**Run aborted, not a verdict:**" in report and "32 NOT RUN." in report
+    assert "**Run aborted, not a verdict:**" in report
+    assert "32 NOT RUN." in report
 
 
 def test_credentials_in_the_target_url_stay_out_of_every_report(tmp_path: Path, served: str) -> None:
@@ -93,7 +95,8 @@ def test_wrong_secret_run_is_marked_aborted_in_the_report(tmp_path: Path, served
     done = wsagent_run(tmp_path, "--target", served, "-n", "2", "--", "--wsagent-secret=not-the-servers-secret")
     assert done.returncode == 2
     line = done.stderr.strip().splitlines()[-1]
-    assert line.startswith("wsagent: run aborted: the target rejects freshly minted valid tokens") and "--wsagent-secret" in line
+    assert line.startswith("wsagent: run aborted: the target rejects freshly minted valid tokens")
+    assert "--wsagent-secret" in line
     assert "does not match the target's" in json.loads((tmp_path / "conformance.json").read_text())["aborted"]
 
 
@@ -108,4 +111,5 @@ def test_check_of_a_broken_transcript_is_one_line(tmp_path: Path, content: str, 
     path.write_text(content)
     done = wsagent("check", str(path))
     assert done.returncode == 2
-    assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.strip().endswith(reason), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.stderr.strip().endswith(reason), done.stderr

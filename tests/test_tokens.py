@@ -36,8 +36,10 @@ def unverified(token: str) -> dict[str, Any]:
 def test_valid_token_verifies_with_every_claim(factory: TokenFactory) -> None:
     claims = verify(factory.valid("alice"))
     assert claims["sub"] == "alice"
-    assert claims["type"] == "access" and claims["env"] == "staging"
-    assert claims["email"] and isinstance(claims["permissions"], list)
+    assert claims["type"] == "access"
+    assert claims["env"] == "staging"
+    assert claims["email"]
+    assert isinstance(claims["permissions"], list)
     assert claims["exp"] > time.time() >= claims["iat"]
     assert jwt.get_unverified_header(factory.valid("alice"))["alg"] == "HS256"
     assert unverified(factory.valid("alice"))["jti"] != unverified(factory.valid("alice"))["jti"]
@@ -131,7 +133,8 @@ def test_algorithm_kinds_headers(factory: TokenFactory) -> None:
     confused = factory.bad(BadToken.ALG_CONFUSION) or ""
     assert jwt.get_unverified_header(confused)["alg"] not in ("HS256", "none")
     header = jwt.get_unverified_header(factory.bad(BadToken.KID_INJECTION) or "")
-    assert header["kid"] == "../../etc/passwd" and header["alg"] == "HS256"
+    assert header["kid"] == "../../etc/passwd"
+    assert header["alg"] == "HS256"
 
 
 def test_truncated_is_a_valid_token_cut_in_its_signature(factory: TokenFactory) -> None:
@@ -166,7 +169,8 @@ def test_token_file(tmp_path: Path, factory: TokenFactory) -> None:
     assert set(source.tokens) == {"alice", "carol"}
     assert source.valid("carol") == bare
     first, second = source.user("case-a"), source.user("case-b")
-    assert {first, second} == {"alice", "carol"} and source.user("case-a") == first
+    assert {first, second} == {"alice", "carol"}
+    assert source.user("case-a") == first
     assert source.bad(BadToken.MISSING) is None
     assert source.bad(BadToken.WRONG_SECRET) is not None
     with pytest.raises(ConfigError):
