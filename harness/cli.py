@@ -60,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", default="8765")
     serve.add_argument("--environment", default=None)
     serve.add_argument("--fault", action="append", default=[], help="switch on a fault (see --list-faults)")
+    serve.add_argument("--variant", action="append", default=[], help="model a legitimate backend difference (see --list-variants)")
     serve.add_argument("--list-faults", action="store_true")
+    serve.add_argument("--list-variants", action="store_true")
 
     check = commands.add_parser("check", help="judge a recorded transcript (JSON Lines) offline")
     check.add_argument("transcript", type=Path)
@@ -215,10 +217,12 @@ def serve(args: argparse.Namespace) -> NoReturn:
     cmd = [sys.executable, "-P", "-m", "mock_server", "--host", args.host, "--port", str(args.port)]
     if args.environment:
         cmd += ["--environment", args.environment]
-    for fault in args.fault:
-        cmd += ["--fault", fault]
-    if args.list_faults:
-        cmd.append("--list-faults")
+    for option in ("fault", "variant"):
+        for name in getattr(args, option):
+            cmd += [f"--{option}", name]
+    for listing in ("list_faults", "list_variants"):
+        if getattr(args, listing):
+            cmd.append("--" + listing.replace("_", "-"))
     # exec, not a child: SIGTERM/SIGINT and the READY line belong to the server itself, and no orphan is left behind
     os.execv(sys.executable, cmd)
 

@@ -117,6 +117,8 @@ class AuthRejection:
     reason: str
     status: int = FORBIDDEN
     quoted_token: str | None = field(default=None, repr=False)
+    subprotocol: str | None = field(default=None, repr=False)
+    """The ``jwt.<...>`` entry the client offered: a server that upgrades before refusing selects it all the same."""
 
     @property
     def message(self) -> str:
@@ -279,7 +281,7 @@ def authenticate(
     """Admit or refuse one upgrade request. ``e2e_active`` only matters to the E2E-2 fault: E2E never skips auth."""
     found = extract_token(request, allow_query=settings.allow_query_token, faults=faults)
     if found.token is None or found.transport is None:
-        return AuthRejection(found.problem or "no token")
+        return AuthRejection(found.problem or "no token", subprotocol=found.subprotocol)
     try:
         if e2e_active and faults.enabled(FaultName.E2E_SKIPS_TOKEN_VERIFICATION):
             claims = _unverified_claims(found.token)
@@ -287,7 +289,7 @@ def authenticate(
             claims = validate_token(found.token, settings, faults)
     except TokenInvalid as exc:
         quoted = found.token if faults.enabled(FaultName.TOKEN_ECHOED_IN_REJECTION) else None
-        return AuthRejection(f"authentication failed: {exc}", quoted_token=quoted)
+        return AuthRejection(f"authentication failed: {exc}", quoted_token=quoted, subprotocol=found.subprotocol)
     permissions = claims.get("permissions", [])
     return UserContext(
         user_id=str(claims["sub"]),

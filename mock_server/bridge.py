@@ -28,6 +28,7 @@ from mock_server.errors import ThreadResolutionError
 from mock_server.faults import NO_FAULTS, FaultName, Faults
 from mock_server.manager import WebSocketManager
 from mock_server.protocol import ErrorCode, error_frame, heartbeat_frame, new_id, utc_timestamp
+from mock_server.variants import NO_VARIANTS, VariantName, Variants
 
 __all__ = ["AgentWebSocketBridge", "ExecutionContext", "ThreadRunRegistry", "thread_from_run_id"]
 
@@ -77,10 +78,11 @@ def thread_from_run_id(run_id: str) -> str | None:
 class AgentWebSocketBridge:
     """Build, resolve and route run events. Created by ``AgentRegistry.set_websocket_manager``."""
 
-    def __init__(self, manager: WebSocketManager, faults: Faults = NO_FAULTS) -> None:
+    def __init__(self, manager: WebSocketManager, faults: Faults = NO_FAULTS, variants: Variants = NO_VARIANTS) -> None:
         self.manager = manager
         self.registry = ThreadRunRegistry()
         self._faults = faults
+        self._variants = variants
 
     # --- resolution ---------------------------------------------------------------------------------------------
 
@@ -184,16 +186,20 @@ class AgentWebSocketBridge:
                 log.warning("EMISSION BLOCKED: %s dropped for run %s", kind, ctx.run_id)
                 return False
             details = {"event": kind, "sources": 5}
-            self.manager.send_to_user(ctx.user_id, error_frame(ErrorCode.THREAD_RESOLUTION_FAILED, str(exc), run_id=ctx.run_id, details=details))
+            failure = error_frame(ErrorCode.THREAD_RESOLUTION_FAILED, str(exc), run_id=ctx.run_id, details=details, variants=self._variants)
+            self.manager.send_to_user(ctx.user_id, failure)
             raise
-        frame = {
+        frame: dict[str, Any] = {
             "type": kind,
             "run_id": ctx.run_id,
             "thread_id": thread,
             "user_id": ctx.user_id,
             "agent_name": ctx.agent_name,
             "timestamp": self._timestamp(ctx),
-            "data": data,
         }
+        if self._variants.enabled(VariantName.FLAT_EVENTS):  # the backends that put every field at the top level
+            frame.update(data)
+        else:
+            frame["data"] = data
         self.manager.send_to_user(ctx.user_id, frame)
         return True

@@ -6,19 +6,22 @@ is no central output rewriter: a fault changes how a room behaves, and the frame
 
 ``breaks`` declares, per requirement ID, the grade the harness must give when the fault is on (FAILED, or
 NON-STRICT where the contract tolerates the behaviour); the self-test (tests/test_selftest.py) holds the suite to
-it. Only IDs the contract really grades that way are declared. Enable with ``--fault NAME`` (repeatable) or
+it. Only IDs the contract really grades that way are declared. ``collateral`` names, per ID, why another ID fails
+too when the whole suite runs (one defect should raise one alarm, so it is rare and each entry says why); a SEC-*
+or ISO-* ID is never collateral of a fault that is not about security or isolation. Enable with ``--fault NAME`` (repeatable) or
 ``WSAGENT_FAULTS=a,b``; list with ``--list-faults [--json]``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Literal
 
 from mock_server.errors import UnknownFault
+from mock_server.switches import Switches
 
 __all__ = ["CATALOG", "Fault", "FaultName", "Faults", "Grade", "NO_FAULTS"]
 
@@ -81,9 +84,11 @@ class Fault:
     breaks: Mapping[str, Grade]
     room: str
     description: str
+    collateral: Mapping[str, str]
+    """Other IDs the whole suite fails under this fault (ID → one-line reason); the self-test allows only these."""
 
     def as_json(self) -> dict[str, object]:
-        return {"name": self.name.value, "breaks": dict(self.breaks), "description": self.description}
+        return {"name": self.name.value, "breaks": dict(self.breaks), "collateral": dict(self.collateral), "description": self.description}
 
     def as_line(self) -> str:
         """``NAME  ID=GRADE[,ID=GRADE]  description`` (two spaces between the columns)."""
@@ -91,14 +96,15 @@ class Fault:
         return f"{self.name.value}  {breaks}  {self.description}"
 
 
-def _fault(name: FaultName, breaks: dict[str, Grade], room: str, description: str) -> Fault:
-    return Fault(name, MappingProxyType(breaks), room, description)
+def _fault(name: FaultName, breaks: dict[str, Grade], room: str, description: str, collateral: dict[str, str] | None = None) -> Fault:
+    return Fault(name, MappingProxyType(breaks), room, description, MappingProxyType(collateral or {}))
 
 
 F = FaultName
 CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fault in (
     _fault(F.EXPIRED_TOKEN_ACCEPTED, {"AUTH-1": "FAILED"}, "auth.py",
-           "exp is not verified: expired tokens open a session"),
+           "exp is not verified: expired tokens open a session",
+           {"E2E-2": "E2E-2's case presents an expired token with E2E headers too; accepting it is E2E-2's NON-STRICT by its letter"}),
     _fault(F.QUERY_TOKEN_IN_PRODUCTION, {"AUTH-1": "FAILED"}, "auth.py",
            "?token= is honoured in production too (tokens leak into URL logs)"),
     _fault(F.BEARER_HEADER_IGNORED, {"AUTH-2": "FAILED"}, "auth.py",
@@ -136,7 +142,8 @@ CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fau
     _fault(F.COMPLETED_BEFORE_TOOL_COMPLETED, {"EVT-2": "FAILED", "EVT-3": "FAILED"}, "tools.py",
            "tool_completed is sent fire-and-forget, so agent_completed overtakes it"),
     _fault(F.TOOL_ERROR_REPORTED_AS_SUCCESS, {"FAIL-2": "FAILED"}, "tools.py",
-           "a raising tool is reported as tool_completed success true and the run completes"),
+           "a raising tool is reported as tool_completed success true and the run completes",
+           {"FAIL-4": "the tool_error run becomes an ordinary successful run, which FAIL-4 calls a silently ignored hook"}),
     _fault(F.DUPLICATE_AGENT_STARTED, {"EVT-2": "FAILED"}, "engine.py",
            "agent_started is sent twice (a retry of a send that had succeeded)"),
     _fault(F.GIVEN_RUN_ID_IGNORED, {"EVT-5": "FAILED"}, "engine.py",
@@ -144,9 +151,14 @@ CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fau
     _fault(F.NO_HEARTBEAT, {"EVT-7": "FAILED"}, "engine.py",
            "no heartbeat during a run, so a slow tool means silence"),
     _fault(F.CONNECTION_REGISTERED_TWICE, {"EVT-8": "FAILED"}, "manager.py",
-           "each connection is registered twice, so every event is delivered twice"),
+           "each connection is registered twice, so every event is delivered twice",
+           {"EVT-2": "every run arrives with two agent_started and two terminal frames (EVT-2: exactly one of each)",
+            "EVT-3": "every execution_id arrives twice in a run (EVT-3: unique within a run, one tool_completed per call)",
+            "FAIL-1": "the THREAD_RESOLUTION_FAILED error arrives twice (FAIL-1: one error as the run's only frame)"}),
     _fault(F.BROADCAST_TO_ALL_CONNECTIONS, {"ISO-1": "FAILED"}, "manager.py",
-           "send_to_user sends to every open connection of every user"),
+           "send_to_user sends to every open connection of every user",
+           {"SEC-1": "every run's frames reach users who did not start it (SEC-1: only the user who started it)",
+            "FAIL-1": "the THREAD_RESOLUTION_FAILED error reaches a bystander (FAIL-1: the originating user and nobody else)"}),
     _fault(F.NEWEST_CONNECTION_ONLY, {"ISO-2": "FAILED"}, "manager.py",
            "a user maps to one connection, the newest: other tabs stop receiving"),
     _fault(F.PER_USER_THREAD_COUNTER, {"ISO-3": "FAILED"}, "engine.py",
@@ -156,9 +168,11 @@ CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fau
     _fault(F.CRASH_LEAVES_NO_TERMINAL, {"FAIL-3": "FAILED", "EVT-2": "FAILED"}, "engine.py",
            "an agent exception is logged and the run abandoned without a terminal frame"),
     _fault(F.SCENARIO_IGNORED, {"FAIL-4": "FAILED"}, "engine.py",
-           "payload.scenario is never read: a scenario request runs as an ordinary successful run"),
+           "payload.scenario is never read: a scenario request runs as an ordinary successful run",
+           {"E2E-3": "a server that never reads payload.scenario never refuses one either: E2E-3's E2E_NOT_ALLOWED never comes"}),
     _fault(F.PAYLOAD_USER_ID_OVERRIDES_SUB, {"SEC-1": "FAILED"}, "engine.py",
-           "a user_id in the start payload replaces the token's sub as the run's user"),
+           "a user_id in the start payload replaces the token's sub as the run's user",
+           {"ISO-1": "the rerouted run reaches the victim, who did not start it: a delivery PROTOCOL §8 names ISO-1's"}),
     _fault(F.INVALID_JSON_CLOSES_CONNECTION, {"ROB-1": "FAILED"}, "protocol.py",
            "a JSON decode error escapes the message loop and the connection closes 1011"),
     _fault(F.UNKNOWN_TYPE_IGNORED, {"ROB-2": "FAILED"}, "protocol.py",
@@ -172,35 +186,18 @@ CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fau
     _fault(F.NO_PONG, {"ROB-5": "FAILED"}, "server.py",
            "an application ping is treated as a keep-alive and not answered"),
     _fault(F.SHARED_FRAME_QUEUE, {"ROB-6": "FAILED"}, "server.py",
-           "one task handles every connection's frames in arrival order with a 10 ms audit write each: a flood queues everyone"),
+           "one task handles every connection's frames in arrival order with a 10 ms audit write each: a flood queues everyone",
+           {"EVT-7": "the flood case judges the calm user's run under EVT-7 too (Decision 8): the queue holds its start past 2 s"}),
 )})
 
 
-@dataclass(frozen=True, slots=True)
-class Faults:
+class Faults(Switches[FaultName]):
     """The enabled faults; every room gets this value and asks :meth:`enabled` at its fault's branch."""
 
-    names: frozenset[FaultName] = frozenset()
-
-    @classmethod
-    def parse(cls, names: Iterable[str]) -> Faults:
-        """Faults from user-given names; :class:`UnknownFault` (one line) for a name not in the catalog."""
-        enabled: set[FaultName] = set()
-        for name in names:
-            try:
-                enabled.add(FaultName(name))
-            except ValueError:
-                raise UnknownFault(f"mock_server: unknown fault {name!r}; see python -m mock_server --list-faults") from None
-        return cls(frozenset(enabled))
-
-    def enabled(self, fault: FaultName) -> bool:
-        return fault in self.names
-
-    def __bool__(self) -> bool:
-        return bool(self.names)
-
-    def __iter__(self) -> Iterator[FaultName]:
-        return iter(sorted(self.names))
+    __slots__ = ()
+    KIND = FaultName
+    UNKNOWN = UnknownFault
+    LISTING = "--list-faults"
 
 
 NO_FAULTS = Faults()

@@ -17,6 +17,7 @@ from typing import Any
 
 from mock_server.errors import ProtocolError
 from mock_server.faults import NO_FAULTS, FaultName, Faults
+from mock_server.variants import NO_VARIANTS, VariantName, Variants
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
@@ -92,7 +93,21 @@ def utc_timestamp(moment: datetime | None = None) -> str:
     return (moment or datetime.now(UTC)).isoformat(timespec="microseconds")
 
 
-def error_frame(code: ErrorCode | str, message: str, *, run_id: str | None = None, details: dict[str, Any] | None = None) -> dict[str, Any]:
+def error_frame(
+    code: ErrorCode | str,
+    message: str,
+    *,
+    run_id: str | None = None,
+    details: dict[str, Any] | None = None,
+    variants: Variants = NO_VARIANTS,
+) -> dict[str, Any]:
+    """The ``error`` frame of PROTOCOL §4; under the ``error_message`` variant the spelling many backends use
+    (``type`` and the text both ``error_message``, no details), which the contract grades NON-STRICT."""
+    if variants.enabled(VariantName.ERROR_MESSAGE):
+        spelled: dict[str, Any] = {"type": "error_message", "error_code": str(code), "error_message": message}
+        if run_id is not None:
+            spelled["run_id"] = run_id
+        return spelled
     frame: dict[str, Any] = {"type": "error", "error_code": str(code), "message": message}
     if run_id is not None:
         frame["run_id"] = run_id
