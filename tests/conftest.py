@@ -1,8 +1,10 @@
-"""Project tests: the self-test's fault × requirement matrix and mutation score, printed on the controller."""
+"""Project tests: the self-test's variant × requirement and fault × requirement matrices, printed on the controller
+at the end of the session and written to ``reports/selftest-matrix.md`` (gitignored, beside wsagent's own reports)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,32 +12,66 @@ import pytest
 from harness.catalog import CATALOG
 
 SHORT = {"OK": ".", "FAILED": "F", "NON-STRICT": "n", "SKIPPED": "s", "ERROR": "E", "NOT RUN": " "}
+OUTCOMES = {"passed": "ok", "failed": "FAIL", "xfailed": "xfail", "xpassed": "XPASS"}
+MATRIX_FILE = Path("reports") / "selftest-matrix.md"
+TITLES = {
+    "variant": "variant matrix: a legitimate backend per row; * = a variant of the row declares the ID (NON-STRICT, or FAILED for a clause it does not offer)",
+    "fault": "fault-injection matrix: * = the fault declares the ID",
+}
 
 
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+def _rows(terminalreporter: Any) -> list[tuple[dict[str, Any], str]]:
     rows = []
-    for outcome in ("passed", "failed"):
+    for outcome, shown in OUTCOMES.items():
         for report in terminalreporter.stats.get(outcome, []):
             for name, value in getattr(report, "user_properties", []):
                 if name == "selftest":
-                    rows.append((json.loads(value), outcome == "passed"))
+                    rows.append((json.loads(value), shown))
+    return sorted(rows, key=lambda r: (r[0]["kind"], r[0]["row"]))
+
+
+def _matrix(kind: str, rows: list[tuple[dict[str, Any], str]]) -> list[str]:
+    ids = list(CATALOG)
+    lines = [TITLES[kind], "(. OK, F FAILED, n NON-STRICT, s SKIPPED, E ERROR, blank: not run; last column: the test's outcome)",
+             f"{kind:28} " + " ".join(f"{i[:2]}{i.split('-')[1]:<2}" for i in ids) + "  test"]
+    for row, outcome in rows:
+        cells = [f"{SHORT.get(row['grades'].get(i, 'NOT RUN'), '?')}{'*' if i in row['declared'] else ' '}  " for i in ids]
+        lines.append(f"{row['row'][:28]:28} " + " ".join(cells) + f" {outcome}")
+    return lines
+
+
+def _unexpected(rows: list[tuple[dict[str, Any], str]]) -> list[str]:
+    """Every cell nobody declared, with the harness's own finding: what the lead reads first."""
+    lines = []
+    for row, outcome in rows:
+        for req_id, messages in row["unexpected"].items():
+            for message in messages or ["(no message)"]:
+                lines.append(f"- {row['kind']} {row['row']} [{outcome}] {req_id}: {message}")
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker: the controller has every row
+    rows = _rows(terminalreporter)
     if not rows:
         return
-    write = terminalreporter.write_line
-    ids = list(CATALOG)
-    write("")
-    write("fault-injection matrix (. OK, F FAILED, n NON-STRICT, s SKIPPED, E ERROR; * = the fault declares it)")
-    write(f"{'fault':28} " + " ".join(f"{i[:2]}{i.split('-')[1]:<2}" for i in ids))
-    faults = caught = 0
-    for row, passed in sorted(rows, key=lambda r: r[0]["fault"]):
-        cells = []
-        for req_id in ids:
-            mark = SHORT.get(row["grades"].get(req_id, "NOT RUN"), "?")
-            cells.append(f"{mark}{'*' if req_id in row['breaks'] else ' '}  ")
-        write(f"{row['fault'][:28]:28} " + " ".join(cells))
-        if row["breaks"]:
-            faults += 1
-            caught += passed
-    false_failures = [r for r, ok in rows if not r["breaks"] and not ok]
+    text: list[str] = []
+    for kind in TITLES:
+        of_kind = [r for r in rows if r[0]["kind"] == kind]
+        if of_kind:
+            text += ["", *_matrix(kind, of_kind)]
+    faults = [row for row, _ in rows if row["kind"] == "fault"]
     if faults:
-        write(f"mutation score: {caught}/{faults} faults caught ({100 * caught // faults}%); false failures: {len(false_failures)}")
+        caught = sum(all(row["grades"].get(i) == grade for i, grade in row["declared"].items()) for row in faults)
+        alone = sum(not row["unexpected"] for row in faults)
+        text.append(f"mutation score: {caught}/{len(faults)} faults caught ({100 * caught // len(faults)}%); "
+                    f"{alone}/{len(faults)} raise no undeclared alarm")
+    unexpected = _unexpected(rows)
+    text += ["", f"undeclared grades ({len(unexpected)}):", *unexpected]
+    for line in text:
+        terminalreporter.write_line(line)
+    path = config.rootpath / MATRIX_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("# wsagent self-test matrices\n\n```\n" + "\n".join(text).strip() + "\n```\n", encoding="utf-8")
+    terminalreporter.write_line(f"self-test matrices written to {path}")
