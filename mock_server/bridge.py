@@ -119,7 +119,8 @@ class AgentWebSocketBridge:
     # --- events -------------------------------------------------------------------------------------------------
 
     def notify_agent_started(self, ctx: ExecutionContext, *, thread_id: str | None = None) -> bool:
-        return self._emit(ctx, "agent_started", {"user_request": ctx.user_request}, thread_id)
+        data = {} if self._faults.enabled(FaultName.USER_REQUEST_MISSING) else {"user_request": ctx.user_request}
+        return self._emit(ctx, "agent_started", data, thread_id)
 
     def notify_agent_thinking(self, ctx: ExecutionContext, reasoning: str, step_number: int, *, thread_id: str | None = None) -> bool:
         if self._faults.enabled(FaultName.THINKING_DROPPED):
@@ -130,7 +131,9 @@ class AgentWebSocketBridge:
     def notify_tool_executing(
         self, ctx: ExecutionContext, tool_name: str, execution_id: str, parameters: dict[str, Any], *, thread_id: str | None = None
     ) -> bool:
-        data = {"tool_name": tool_name, "execution_id": execution_id, "parameters": parameters}
+        data: dict[str, Any] = {"tool_name": tool_name, "execution_id": execution_id}
+        if not self._faults.enabled(FaultName.TOOL_PARAMETERS_MISSING):
+            data["parameters"] = parameters
         return self._emit(ctx, "tool_executing", data, thread_id)
 
     def notify_tool_completed(
@@ -159,7 +162,9 @@ class AgentWebSocketBridge:
     def notify_agent_completed(
         self, ctx: ExecutionContext, *, status: str, final_response: str, error: str | None = None, thread_id: str | None = None
     ) -> bool:
-        data = {"status": status, "final_response": final_response}
+        data = {"status": status}
+        if not self._faults.enabled(FaultName.FINAL_RESPONSE_MISSING):
+            data["final_response"] = final_response
         if error:
             data["error"] = error
         return self._emit(ctx, "agent_completed", data, thread_id)
@@ -170,12 +175,13 @@ class AgentWebSocketBridge:
 
     # --- the exit -----------------------------------------------------------------------------------------------
 
-    def _timestamp(self, ctx: ExecutionContext) -> str:
-        """Wall time derived from the monotonic clock, so a run's timestamps never decrease (NTP steps included)."""
+    def _timestamp(self, ctx: ExecutionContext) -> str | float:
+        """Wall time derived from the monotonic clock, so a run's timestamps never decrease (NTP steps included);
+        Unix seconds under the ``unix_timestamps`` variant."""
         elapsed = timedelta(seconds=time.monotonic() - ctx.started_mono)
-        if self._faults.enabled(FaultName.CLOCK_GOES_BACKWARDS):
-            return utc_timestamp(ctx.started_wall - elapsed)
-        return utc_timestamp(ctx.started_wall + elapsed)
+        backwards = self._faults.enabled(FaultName.CLOCK_GOES_BACKWARDS)
+        moment = ctx.started_wall - elapsed if backwards else ctx.started_wall + elapsed
+        return moment.timestamp() if self._variants.enabled(VariantName.UNIX_TIMESTAMPS) else utc_timestamp(moment)
 
     def _emit(self, ctx: ExecutionContext, kind: str, data: dict[str, Any], thread_id: str | None) -> bool:
         """Resolve, build, route. A resolution failure reaches the user, then propagates to end the run."""

@@ -161,7 +161,8 @@ class ExecutionEngine:
         user_id = request.user_id
         if start.claimed_user_id and self._faults.enabled(FaultName.PAYLOAD_USER_ID_OVERRIDES_SUB):
             user_id = start.claimed_user_id
-        thread_id = self._thread_for(user_id, start.thread_id, given_run)
+        given_thread = None if self._faults.enabled(FaultName.GIVEN_THREAD_ID_IGNORED) else start.thread_id
+        thread_id = self._thread_for(user_id, given_thread, given_run)
         run_id = self._run_id_for(thread_id, given_run)
         ctx = ExecutionContext(
             run_id=run_id,
@@ -184,7 +185,8 @@ class ExecutionEngine:
         name = request.start.scenario
         if name is None:
             return None
-        if not request.e2e_active or self._variants.enabled(VariantName.NO_HOOKS):
+        gated = not request.e2e_active and not self._faults.enabled(FaultName.SCENARIO_WITHOUT_E2E_HONOURED)
+        if gated or self._variants.enabled(VariantName.NO_HOOKS):
             raise RunRefused(ErrorCode.E2E_NOT_ALLOWED, "scenarios are honoured only on E2E connections outside production", request.start.run_id)
         offered = tuple(Scenario) if self.offers_scenarios else ()
         scenario = next((known for known in offered if known.value == name), None)

@@ -39,10 +39,20 @@ class FaultName(StrEnum):
     ENV_CLAIM_IGNORED = "env_claim_ignored"
     OTHER_ENV_DEFAULT_SECRET_ACCEPTED = "other_env_default_secret_accepted"
     TOKEN_ECHOED_IN_REJECTION = "token_echoed_in_rejection"
+    MISSING_TOKEN_ANONYMOUS = "missing_token_anonymous"
+    NBF_NOT_VERIFIED = "nbf_not_verified"
+    ALG_NONE_ACCEPTED = "alg_none_accepted"
+    AUDIENCE_NOT_CHECKED = "audience_not_checked"
+    TOKEN_TYPE_NOT_CHECKED = "token_type_not_checked"
+    JTI_NOT_REQUIRED = "jti_not_required"
+    ISSUER_NOT_CHECKED = "issuer_not_checked"
+    ALGORITHM_NOT_PINNED = "algorithm_not_pinned"
     # e2e.py
     E2E_HEADERS_IGNORED = "e2e_headers_ignored"
     E2E_SKIPS_TOKEN_VERIFICATION = "e2e_skips_token_verification"
     E2E_IN_PRODUCTION = "e2e_in_production"
+    E2E_ENV_FALLBACK_IGNORED = "e2e_env_fallback_ignored"
+    E2E_ALWAYS_ON_IN_DEVELOPMENT = "e2e_always_on_in_development"
     # bridge.py
     THINKING_DROPPED = "thinking_dropped"
     FRESH_EXECUTION_ID_ON_COMPLETION = "fresh_execution_id_on_completion"
@@ -50,6 +60,9 @@ class FaultName(StrEnum):
     DURATION_MS_MISSING = "duration_ms_missing"
     CLOCK_GOES_BACKWARDS = "clock_goes_backwards"
     RESOLUTION_FAILURE_SWALLOWED = "resolution_failure_swallowed"
+    USER_REQUEST_MISSING = "user_request_missing"
+    TOOL_PARAMETERS_MISSING = "tool_parameters_missing"
+    FINAL_RESPONSE_MISSING = "final_response_missing"
     # tools.py
     COMPLETED_BEFORE_TOOL_COMPLETED = "completed_before_tool_completed"
     TOOL_ERROR_REPORTED_AS_SUCCESS = "tool_error_reported_as_success"
@@ -62,6 +75,8 @@ class FaultName(StrEnum):
     CRASH_LEAVES_NO_TERMINAL = "crash_leaves_no_terminal"
     SCENARIO_IGNORED = "scenario_ignored"
     PAYLOAD_USER_ID_OVERRIDES_SUB = "payload_user_id_overrides_sub"
+    GIVEN_THREAD_ID_IGNORED = "given_thread_id_ignored"
+    SCENARIO_WITHOUT_E2E_HONOURED = "scenario_without_e2e_honoured"
     # manager.py
     CONNECTION_REGISTERED_TWICE = "connection_registered_twice"
     BROADCAST_TO_ALL_CONNECTIONS = "broadcast_to_all_connections"
@@ -69,6 +84,7 @@ class FaultName(StrEnum):
     # protocol.py / server.py message loop
     INVALID_JSON_CLOSES_CONNECTION = "invalid_json_closes_connection"
     UNKNOWN_TYPE_IGNORED = "unknown_type_ignored"
+    INVALID_MESSAGE_IGNORED = "invalid_message_ignored"
     NO_MESSAGE_SIZE_LIMIT = "no_message_size_limit"
     BINARY_FRAME_CRASHES_HANDLER = "binary_frame_crashes_handler"
     BINARY_FRAME_CLOSES_1003 = "binary_frame_closes_1003"
@@ -103,8 +119,7 @@ def _fault(name: FaultName, breaks: dict[str, Grade], room: str, description: st
 F = FaultName
 CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fault in (
     _fault(F.EXPIRED_TOKEN_ACCEPTED, {"AUTH-1": "FAILED"}, "auth.py",
-           "exp is not verified: expired tokens open a session",
-           {"E2E-2": "E2E-2's case presents an expired token with E2E headers too; accepting it is E2E-2's NON-STRICT by its letter"}),
+           "exp is not verified: expired tokens open a session"),
     _fault(F.QUERY_TOKEN_IN_PRODUCTION, {"AUTH-1": "FAILED"}, "auth.py",
            "?token= is honoured in production too (tokens leak into URL logs)"),
     _fault(F.BEARER_HEADER_IGNORED, {"AUTH-2": "FAILED"}, "auth.py",
@@ -121,12 +136,32 @@ CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fau
            "a bad signature is retried with every environment's default secret (test/staging mismatch hidden)"),
     _fault(F.TOKEN_ECHOED_IN_REJECTION, {"SEC-2": "FAILED"}, "auth.py",
            "the 403 AUTH_FAILED body quotes the presented token"),
+    _fault(F.MISSING_TOKEN_ANONYMOUS, {"AUTH-1": "FAILED"}, "auth.py",
+           "a request without any token opens an anonymous session instead of being refused"),
+    _fault(F.NBF_NOT_VERIFIED, {"AUTH-1": "FAILED"}, "auth.py",
+           "nbf is not verified: a token that is not yet valid opens a session"),
+    _fault(F.ALG_NONE_ACCEPTED, {"AUTH-1": "FAILED"}, "auth.py",
+           "an unsigned alg:none token is decoded without verification (the claims are still checked)"),
+    _fault(F.ISSUER_NOT_CHECKED, {"AUTH-1": "FAILED"}, "auth.py",
+           "the iss claim is not compared with netra-auth-service: a token from another issuer opens a session"),
+    _fault(F.AUDIENCE_NOT_CHECKED, {"AUTH-1": "FAILED"}, "auth.py",
+           "the aud claim is not compared with netra-platform: a token for another service opens a session"),
+    _fault(F.TOKEN_TYPE_NOT_CHECKED, {"AUTH-1": "FAILED"}, "auth.py",
+           "the type claim is not checked: a refresh token opens a session"),
+    _fault(F.JTI_NOT_REQUIRED, {"AUTH-1": "FAILED"}, "auth.py",
+           "jti is optional: a claim-incomplete token without jti opens a session"),
+    _fault(F.ALGORITHM_NOT_PINNED, {"AUTH-1": "FAILED"}, "auth.py",
+           "any HMAC algorithm is accepted (HS384, HS512), not only HS256"),
     _fault(F.E2E_HEADERS_IGNORED, {"E2E-1": "FAILED"}, "e2e.py",
            "E2E detection reads only the env fallback: X-Test-* / X-E2E-Test headers are ignored"),
     _fault(F.E2E_SKIPS_TOKEN_VERIFICATION, {"E2E-2": "NON-STRICT"}, "auth.py",
            "on an E2E connection outside production the token is decoded without verification"),
     _fault(F.E2E_IN_PRODUCTION, {"E2E-3": "FAILED"}, "e2e.py",
            "E2E headers and variables are honoured in production (scenario hooks open there)"),
+    _fault(F.E2E_ENV_FALLBACK_IGNORED, {"E2E-1": "FAILED"}, "e2e.py",
+           "E2E detection reads only the headers: the E2E_TESTING / E2E_TEST_ENV fallback of a local run is ignored"),
+    _fault(F.E2E_ALWAYS_ON_IN_DEVELOPMENT, {"E2E-1": "FAILED"}, "e2e.py",
+           "in development every connection is E2E (source env), E2E headers or not"),
     _fault(F.THINKING_DROPPED, {"EVT-1": "FAILED"}, "bridge.py",
            "notify_agent_thinking returns before sending: no agent_thinking ever arrives"),
     _fault(F.FRESH_EXECUTION_ID_ON_COMPLETION, {"EVT-3": "FAILED"}, "bridge.py",
@@ -135,6 +170,12 @@ CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fau
            "agent_thinking.step_number is sent as a string"),
     _fault(F.DURATION_MS_MISSING, {"EVT-4": "FAILED"}, "bridge.py",
            "tool_completed omits duration_ms"),
+    _fault(F.USER_REQUEST_MISSING, {"EVT-4": "FAILED"}, "bridge.py",
+           "agent_started carries an empty data object: user_request is left out"),
+    _fault(F.TOOL_PARAMETERS_MISSING, {"EVT-4": "FAILED"}, "bridge.py",
+           "tool_executing leaves out the call's parameters"),
+    _fault(F.FINAL_RESPONSE_MISSING, {"EVT-4": "FAILED"}, "bridge.py",
+           "agent_completed carries status but no final_response"),
     _fault(F.CLOCK_GOES_BACKWARDS, {"EVT-6": "FAILED"}, "bridge.py",
            "event timestamps subtract the run's elapsed time instead of adding it (they decrease)"),
     _fault(F.RESOLUTION_FAILURE_SWALLOWED, {"FAIL-1": "FAILED", "EVT-2": "FAILED"}, "bridge.py",
@@ -148,6 +189,10 @@ CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fau
            "agent_started is sent twice (a retry of a send that had succeeded)"),
     _fault(F.GIVEN_RUN_ID_IGNORED, {"EVT-5": "FAILED"}, "engine.py",
            "the client's run_id is ignored and a fresh one is generated"),
+    _fault(F.GIVEN_THREAD_ID_IGNORED, {"EVT-5": "FAILED"}, "engine.py",
+           "the client's thread_id is ignored and every run gets a new thread"),
+    _fault(F.SCENARIO_WITHOUT_E2E_HONOURED, {"E2E-3": "FAILED"}, "engine.py",
+           "the scenario gate forgets the E2E check: scenarios run on any connection, production included"),
     _fault(F.NO_HEARTBEAT, {"EVT-7": "FAILED"}, "engine.py",
            "no heartbeat during a run, so a slow tool means silence"),
     _fault(F.CONNECTION_REGISTERED_TWICE, {"EVT-8": "FAILED"}, "manager.py",
@@ -177,6 +222,8 @@ CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fau
            "a JSON decode error escapes the message loop and the connection closes 1011"),
     _fault(F.UNKNOWN_TYPE_IGNORED, {"ROB-2": "FAILED"}, "protocol.py",
            "frames of an unknown type are dropped silently"),
+    _fault(F.INVALID_MESSAGE_IGNORED, {"ROB-2": "FAILED"}, "protocol.py",
+           "JSON that is not an object, or has no string type, is dropped without an INVALID_MESSAGE error"),
     _fault(F.NO_MESSAGE_SIZE_LIMIT, {"ROB-3": "FAILED"}, "server.py",
            "no max message size: a message over 1 MiB is read instead of closing 1009"),
     _fault(F.BINARY_FRAME_CRASHES_HANDLER, {"ROB-4": "FAILED"}, "server.py",

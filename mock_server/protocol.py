@@ -75,7 +75,7 @@ class StartAgent:
 
 @dataclass(frozen=True, slots=True)
 class Ignored:
-    """A message dropped without an answer; only the UNKNOWN_TYPE_IGNORED fault produces it."""
+    """A message dropped without an answer; only the UNKNOWN_TYPE_IGNORED and INVALID_MESSAGE_IGNORED faults produce it."""
 
     type: str
 
@@ -181,6 +181,8 @@ def parse_client_message(text: str, faults: Faults = NO_FAULTS) -> ClientMessage
         reason = "nesting too deep" if isinstance(exc, RecursionError) else "not valid JSON"
         raise ProtocolError(ErrorCode.JSON_PARSE_ERROR, f"message is {reason}") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        if faults.enabled(FaultName.INVALID_MESSAGE_IGNORED):
+            return Ignored(type(message).__name__)
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, "a message must be a JSON object with a string type")
     kind = message["type"]
     if kind == "ping":

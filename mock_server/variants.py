@@ -29,6 +29,7 @@ class VariantName(StrEnum):
     ERROR_MESSAGE = "error_message"
     # bridge.py
     FLAT_EVENTS = "flat_events"
+    UNIX_TIMESTAMPS = "unix_timestamps"
     # server.py handshake and message loop
     ACCEPT_THEN_CLOSE = "accept_then_close"
     SHORT_HEADER_LIMIT = "short_header_limit"
@@ -84,6 +85,8 @@ CATALOG: Mapping[VariantName, Variant] = MappingProxyType({variant.name: variant
              lenient={"ROB-1": SPELLED, "ROB-2": SPELLED, "ROB-4": SPELLED, "FAIL-1": SPELLED, "E2E-3": SPELLED}),
     _variant(V.FLAT_EVENTS, "bridge.py", "event fields at the top level of the frame instead of in data",
              lenient={"EVT-4": "fields outside data (PROTOCOL §4)"}),
+    _variant(V.UNIX_TIMESTAMPS, "bridge.py", "event timestamps are Unix seconds (a float) instead of ISO-8601 strings",
+             lenient={"EVT-6": "a Unix float instead of ISO-8601 (PROTOCOL EVT-6)"}),
     _variant(V.ACCEPT_THEN_CLOSE, "server.py",
              "a bad token is accepted at the HTTP level, then one AUTH_FAILED error frame and close 1008",
              lenient={"AUTH-1": AUTH1_FORM, "AUTH-5": f"{AUTH1_FORM}, which AUTH-5 refers to",

@@ -89,6 +89,13 @@ async def test_flat_events_carry_their_fields_at_the_top_level() -> None:
         assert frames[1]["step_number"] == 1 and frames[-1]["status"] == "completed" and frames[0]["user_request"] == "websockets"
 
 
+async def test_unix_timestamps_are_floats_that_never_decrease() -> None:
+    async with serving(V.UNIX_TIMESTAMPS) as srv, client(srv) as (ws, hello):
+        stamps = [frame["timestamp"] for frame in await run(ws)]
+        assert all(isinstance(stamp, float) for stamp in stamps) and stamps == sorted(stamps)
+        assert isinstance(hello["timestamp"], str)  # only run events change
+
+
 @pytest.mark.parametrize("via", ["bearer", "subprotocol"])
 async def test_accept_then_close_sends_one_auth_failed_then_1008(via: str) -> None:
     async with serving(V.ACCEPT_THEN_CLOSE) as srv, client(srv, token=EXPIRED, via=via) as (ws, first):
