@@ -202,14 +202,15 @@ FAULT_HARNESS_BUGS: Mapping[str, str] = {
     "given_thread_id_ignored": f"{NEVER_EXERCISED}: SEC-1's other-user-thread case, where the target gave the run a thread of its own",
     "broadcast_to_all_connections": f"{ONE_DEFECT} and {RUN_MATCHING}: EVT-5 and ISO-3 judge foreign runs, EVT-2 matches one",
     "resolution_failure_swallowed": f"{RUN_MATCHING}: FAIL-4 credits the next run to the silent one",
-    "given_run_id_ignored": f"{RUN_MATCHING}: ISO-4 never exercised, where PROTOCOL §4 says only EVT-5 fails",
 }
 """Faults whose whole-suite run still shows a harness bug of issue 13: fault name → the class (an xfail reason)."""
 
 
 FAULT_HARNESS_RACES: Mapping[str, str] = {
-    "completed_before_tool_completed": f"{ONE_DEFECT}: EVT-1 counts a tool_completed that arrives after agent_completed "
-                                       "as missing when the run is judged before it arrives (EVT-2/EVT-3's finding)",
+    "given_run_id_ignored": f"{RUN_MATCHING}: ISO-4 is sometimes 'never exercised', where PROTOCOL §4 says only EVT-5 fails",
+    "completed_before_tool_completed": f"{ONE_DEFECT}: EVT-1 (and FAIL-2 for tool_error) count a tool_completed that "
+                                       "arrives after agent_completed as missing when the run is judged before it "
+                                       "arrives (EVT-2/EVT-3's finding)",
 }
 """Like :data:`FAULT_HARNESS_BUGS`, where the false grade depends on timing (a non-strict xfail)."""
 

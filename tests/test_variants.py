@@ -52,6 +52,14 @@ def test_list_variants_names_each_first_on_its_own_line() -> None:
     assert {entry["name"]: entry["lenient"] for entry in listed}["flat_events"] == {"EVT-4": CATALOG[V.FLAT_EVENTS].lenient["EVT-4"]}
 
 
+def test_wsagent_serve_passes_variants_through() -> None:
+    listed = [sys.executable, "-m", "harness.cli", "serve", "--list-variants"]
+    own = [sys.executable, "-m", "mock_server", "--list-variants"]
+    assert subprocess.run(listed, capture_output=True, text=True, check=True).stdout == subprocess.run(own, capture_output=True, text=True, check=True).stdout
+    refused = subprocess.run([*listed[:-1], "--variant", "nope"], capture_output=True, text=True, timeout=30)
+    assert (refused.returncode, refused.stderr) == (2, "mock_server: unknown variant 'nope'; see python -m mock_server --list-variants\n")
+
+
 @pytest.mark.parametrize("how", ["option", "variable"])
 def test_unknown_variant_is_one_line_and_exit_2(how: str) -> None:
     args, env = (["--variant", "nope"], {}) if how == "option" else ([], {"WSAGENT_VARIANTS": "flat_events,nope"})
