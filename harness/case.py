@@ -144,8 +144,9 @@ class Case:
         if not self.target.checked:
             await check_target(session, self.target, self.config)
         conn = await session.connect(user if token == "valid" else None, raw, transport=transport, e2e=e2e, token_kind=token)
-        if token != "valid" and conn.hello is not None and conn.hello.type in ERROR_TYPES:
-            # refused after the upgrade (AUTH-1's tolerated form): the verdict needs the close that follows the error
+        if conn.hello is not None and conn.hello.type in ERROR_TYPES:
+            # refused after the upgrade (AUTH-1's tolerated form, a query token in production too): the verdict needs
+            # the close that follows the error
             await conn.wait_closed(self.config.open_timeout)
         return conn
 
@@ -163,18 +164,21 @@ class Case:
         """Start a run and wait for its terminal frame (or the timeout; the rules judge what came).
 
         ``timeout`` replaces the configured one for runs the contract makes slow on purpose (``slow_tool``). A run of
-        a shape (scenario or not, ids given or not) that once got no frame at all from this target is not waited for
-        again: it is judged at once, and the start note says why (a target that swallows such runs costs one timeout).
+        a shape the golden run did not prove (a scenario, or ids the server creates) that once got no frame at all
+        from this target is not waited for again: it is judged at once, and the start note says why (a target that
+        swallows such runs costs one timeout).
         """
         waited = self.config.timeout if timeout is None else timeout
         shape = _shape(kw)
-        learned = self.target.learned.get(shape)
+        learned = self.target.learned.get(shape) if shape else None
         handle = await self.start(conn, agent, request, timeout=0.0 if learned else waited, learned=learned, **kw)
         if learned or handle.record is None:
             return handle
         terminal = await conn.wait_for_terminal(handle.run_id, waited, after=handle.record.seq)
-        if terminal is None and not conn.answered_since(handle.record.seq) and conn.open:
+        if terminal is None and shape and not conn.answered_since(handle.record.seq) and conn.open:
             self.target.learned[shape] = f"a run of this shape ({shape}) got no frame within {waited:g} s in {self.name}"
+        elif terminal is not None:
+            await conn.barrier(self.config.timeout)  # a frame the target sent after the terminal one is in too (EVT-2)
         return handle
 
     async def start(self, conn: Connection, agent: str | None = None, request: str = "wsagent conformance run", **kw: Any) -> RunHandle:
@@ -276,8 +280,12 @@ class Case:
         self._sessions.clear()
 
 
-def _shape(kw: dict[str, Any]) -> str:
-    """What a target may answer differently: a scenario run, and a run whose ids the server must create."""
-    scenario = f"scenario {kw['scenario']}" if kw.get("scenario") else "ordinary run"
+def _shape(kw: dict[str, Any]) -> str | None:
+    """What a target may answer differently from the preflight's golden run, which proved ordinary runs answered: a
+    scenario run, or a run whose ids the server must create. ``None`` for the golden run's own shape: one silent run
+    of it is that case's finding, never a lesson for the others."""
+    scenario = kw.get("scenario")
     server_ids = kw.get("run_id", 1) is None and kw.get("thread_id", 1) is None
-    return f"{scenario}, {'ids created by the server' if server_ids else 'ids given'}"
+    if not scenario and not server_ids:
+        return None
+    return f"{f'scenario {scenario}' if scenario else 'ordinary run'}, {'ids created by the server' if server_ids else 'ids given'}"

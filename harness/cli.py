@@ -122,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--list-faults", action="store_true", help="print the faults the server can switch on, and exit")
     serve.add_argument("--replicas", type=int, default=1, help="start N replicas on N ports (--port, --port+1, ...); needs --redis")
     serve.add_argument("--redis", metavar="URL", help="replicas share users through this Redis, e.g. redis://127.0.0.1:6379/0")
+    serve.add_argument("--variant", action="append", default=[], metavar="NAME", help="model a legitimate backend difference, repeatable (names: --list-variants)")
+    serve.add_argument("--list-variants", action="store_true", help="print the variants the server can model, and exit")
 
     load = commands.add_parser("load", help="N virtual users on Locust repeating the golden path, every run judged")
     load_arguments(load)
@@ -367,10 +369,12 @@ def serve(args: argparse.Namespace) -> int:
     cmd = [sys.executable, "-P", "-m", "mock_server", "--host", args.host]
     if args.environment:
         cmd += ["--environment", args.environment]
-    for fault in args.fault:
-        cmd += ["--fault", fault]
-    if args.list_faults:
-        cmd.append("--list-faults")
+    for option in ("fault", "variant"):
+        for name in getattr(args, option):
+            cmd += [f"--{option}", name]
+    for listing in ("list_faults", "list_variants"):
+        if getattr(args, listing):
+            cmd.append("--" + listing.replace("_", "-"))
     if args.redis:
         cmd += ["--redis", args.redis]
     if args.replicas != 1:

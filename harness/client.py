@@ -512,6 +512,8 @@ class Connection:
         if record.type not in TERMINAL_TYPES:
             return False
         run_id = run_id_of(record.frame)
+        if record.type in ERROR_TYPES and not isinstance(run_id, str):
+            return record.seq > after  # a refusal of a start that gave no run id carries none either
         if not isinstance(run_id, str) or run_id in self._given_runs or run_id in self._claimed:
             return False
         if self._first_seen.get(run_id, record.seq) <= after:

@@ -2,7 +2,8 @@
 
 The server runs as ``python -m mock_server`` (the harness never imports it) on a free port, with an explicit
 environment: the caller's variables minus everything that would change the server's mode behind the harness's back
-(``ENVIRONMENT``, the E2E fallback variables, every ``JWT_SECRET_*``, pytest's own variables, ``WSAGENT_FAULTS``),
+(``ENVIRONMENT``, the E2E fallback variables, every ``JWT_SECRET_*``, pytest's own variables, ``WSAGENT_FAULTS``,
+``WSAGENT_VARIANTS``),
 plus the secret the harness signs with. It prints ``READY ws://127.0.0.1:<port>/ws`` when it listens and exits when
 its stdin closes, so it cannot outlive the harness even if the harness is killed.
 
@@ -39,7 +40,7 @@ def server_environment(
     secret: str, *, e2e_env: bool = False, extra_env: Mapping[str, str] | None = None, base: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """The child's environment: ``base`` (default ``os.environ``) cleaned of mode-changing variables, plus ours."""
-    dropped = ("ENVIRONMENT", "E2E_TESTING", "E2E_TEST_ENV", "WSAGENT_FAULTS")
+    dropped = ("ENVIRONMENT", "E2E_TESTING", "E2E_TEST_ENV", "WSAGENT_FAULTS", "WSAGENT_VARIANTS")
     env = {
         name: value
         for name, value in (os.environ if base is None else base).items()

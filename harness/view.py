@@ -250,9 +250,28 @@ class View:
                     claimed.add(run.run_id)
                     run.frames = by_id[run.run_id]
             self._claim_by_thread(mine, by_id, claimed, given_runs)
+            self._claim_idless_errors(mine, conn)
             runs += mine
         runs.sort(key=lambda run: run.start.seq)
         return runs
+
+    @staticmethod
+    def _claim_idless_errors(runs: list[Run], conn: Conn) -> None:
+        """A start that gave no run id can only be refused by an error without one (PROTOCOL §5: the refusal carries
+        the *given* run id): the first such error after the start and before the next message the client sent."""
+        taken: set[int] = set()
+        for run in runs:
+            if run.frames or run.given_run_id:
+                continue
+            later = [r.seq for r in conn.sent if r.seq > run.start.seq]
+            until = later[0] if later else float("inf")
+            for record in conn.frames:
+                if run.start.seq < record.seq < until and record.type in ERROR_TYPES and record.seq not in taken:
+                    if not isinstance(run_id_of(record.frame), str):
+                        taken.add(record.seq)
+                        run.frames = [record]
+                        run.matched_by = "arrival"
+                        break
 
     @staticmethod
     def _claim_by_thread(runs: list[Run], by_id: dict[Any, list[Record]], claimed: set[str], given_runs: set[str]) -> None:

@@ -2,7 +2,7 @@
 
 The only place that reads ``os.environ`` (once, into a :class:`ServerEnvironment`). When the server accepts
 connections it prints exactly one line, ``READY ws://<host>:<port>/ws``, to stdout; everything else goes to
-stderr. Configuration problems (unknown environment or fault, no secret in staging/production) are one line on
+stderr. Configuration problems (unknown environment, fault or variant, no secret in staging/production) are one line on
 stderr and exit code 2, without a traceback. The optional accelerators (uvloop's loop, orjson's encoder) are used
 when installed unless ``WSAGENT_NO_ACCEL`` is set (:mod:`mock_server.accel`); one INFO line says which.
 """
@@ -23,8 +23,10 @@ from collections.abc import Mapping, Sequence
 from mock_server import accel
 from mock_server.environment import ServerEnvironment
 from mock_server.errors import StartupError
-from mock_server.faults import CATALOG, Faults
+from mock_server import faults, variants
+from mock_server.faults import Faults
 from mock_server.server import MockServer, ServerConfig
+from mock_server.variants import Variants
 
 log = logging.getLogger("mock_server")
 
@@ -57,19 +59,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--environment", help="overrides ENVIRONMENT (default development)")
     parser.add_argument("--fault", action="append", default=[], metavar="NAME", help="enable a fault (repeatable; also WSAGENT_FAULTS=a,b)")
     parser.add_argument("--redis", metavar="URL", help="share users with other replicas through this Redis, e.g. redis://127.0.0.1:6379/0")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME",
+                        help="model a legitimate backend difference (repeatable; also WSAGENT_VARIANTS=a,b)")
     parser.add_argument("--exit-with-stdin", action="store_true", help="shut down gracefully when stdin reaches EOF")
     parser.add_argument("--list-faults", action="store_true", help="print the fault catalog and exit")
-    parser.add_argument("--json", action="store_true", help="with --list-faults: print a JSON array")
+    parser.add_argument("--list-variants", action="store_true", help="print the variant catalog (name first) and exit")
+    parser.add_argument("--json", action="store_true", help="with --list-faults or --list-variants: print a JSON array")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="stderr log level (default INFO)")
     return parser
 
 
-def print_faults(as_json: bool) -> None:
+def print_catalog(entries: Sequence[faults.Fault] | Sequence[variants.Variant], as_json: bool) -> None:
+    """One entry per line, name first; or one JSON array."""
     if as_json:
-        print(json.dumps([fault.as_json() for fault in CATALOG.values()]))
+        print(json.dumps([entry.as_json() for entry in entries]))
     else:
-        for fault in CATALOG.values():
-            print(fault.as_line())
+        for entry in entries:
+            print(entry.as_line())
 
 
 def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
@@ -100,8 +106,8 @@ async def serve(server: MockServer, *, exit_with_stdin: bool) -> None:
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.list_faults:
-        print_faults(args.json)
+    if args.list_faults or args.list_variants:
+        print_catalog(list((faults.CATALOG if args.list_faults else variants.CATALOG).values()), args.json)
         return 0
     logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
@@ -109,8 +115,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     logging.getLogger("websockets").setLevel(logging.DEBUG if args.log_level == "DEBUG" else logging.WARNING)
     try:
         env = ServerEnvironment.from_mapping(os.environ if environ is None else environ, environment=args.environment)
-        faults = Faults.parse([*env.faults, *args.fault])
-        server = MockServer(ServerConfig(environment=env, faults=faults, host=args.host, port=args.port, redis_url=args.redis))
+        enabled = Faults.parse([*env.faults, *args.fault])
+        chosen = Variants.parse([*env.variants, *args.variant])
+        server = MockServer(ServerConfig(environment=env, faults=enabled, variants=chosen, host=args.host, port=args.port, redis_url=args.redis))
     except StartupError as exc:
         print(str(exc), file=sys.stderr)
         return 2

@@ -24,6 +24,7 @@ from mock_server.bridge import AgentWebSocketBridge
 from mock_server.calculator import find_expression
 from mock_server.faults import NO_FAULTS, Faults
 from mock_server.manager import WebSocketManager
+from mock_server.variants import NO_VARIANTS, Variants
 
 __all__ = ["BUNDLED_AGENTS", "AgentRegistry", "AgentSpec", "AgentSteps", "calculator", "echo", "researcher"]
 
@@ -75,9 +76,12 @@ BUNDLED_AGENTS: Mapping[str, AgentSpec] = MappingProxyType({
 class AgentRegistry:
     """Agents by name, plus the bridge their events leave through once :meth:`set_websocket_manager` is called."""
 
-    def __init__(self, agents: Mapping[str, AgentSpec] = BUNDLED_AGENTS, faults: Faults = NO_FAULTS) -> None:
+    def __init__(
+        self, agents: Mapping[str, AgentSpec] = BUNDLED_AGENTS, faults: Faults = NO_FAULTS, variants: Variants = NO_VARIANTS
+    ) -> None:
         self._agents = dict(agents)
         self._faults = faults
+        self._variants = variants
         self._bridge: AgentWebSocketBridge | None = None
 
     def get(self, name: str) -> AgentSpec | None:
@@ -89,7 +93,7 @@ class AgentRegistry:
 
     def set_websocket_manager(self, manager: WebSocketManager) -> AgentWebSocketBridge:
         """Wire the registry to the connections: creates (and returns) the bridge every run event leaves through."""
-        self._bridge = AgentWebSocketBridge(manager, self._faults)
+        self._bridge = AgentWebSocketBridge(manager, self._faults, self._variants)
         return self._bridge
 
     @property

@@ -47,6 +47,9 @@ ALGORITHM = "HS256"
 ISSUER = "netra-auth-service"
 AUDIENCE = "netra-platform"
 REQUIRED_CLAIMS = ("sub", "iat", "exp", "jti", "iss", "aud")
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+"""What a server that does not pin its algorithm accepts (the ``algorithm_not_pinned`` fault)."""
+NO_TOKEN = "no token"
 LEEWAY_S = 60
 """Clock skew tolerated on exp/nbf/iat; the harness keeps every time-based bad token at least 300 s off."""
 MAX_TOKEN_CHARS = 16 * 1024
@@ -117,6 +120,8 @@ class AuthRejection:
     reason: str
     status: int = FORBIDDEN
     quoted_token: str | None = field(default=None, repr=False)
+    subprotocol: str | None = field(default=None, repr=False)
+    """The ``jwt.<...>`` entry the client offered: a server that upgrades before refusing selects it all the same."""
 
     @property
     def message(self) -> str:
@@ -186,7 +191,7 @@ def extract_token(request: HandshakeRequest, *, allow_query: bool, faults: Fault
             return Extraction(query, Transport.QUERY)
         return Extraction(problem="query-string tokens are not accepted in production; send Authorization: Bearer")
     where = "Authorization: Bearer <jwt> or a jwt.<base64url> subprotocol" + (", or ?token=" if allow_query else "")
-    return Extraction(problem=f"no token: send {where}")
+    return Extraction(problem=f"{NO_TOKEN}: send {where}")
 
 
 _REASONS: tuple[tuple[type[Exception], str], ...] = (
@@ -206,16 +211,36 @@ def _reason(exc: jwt.PyJWTError) -> str:
     return next((text for kind, text in _REASONS if isinstance(exc, kind)), "invalid token")
 
 
-def _decode(token: str, secret: str, settings: AuthSettings, faults: Faults) -> dict[str, Any]:
+def _decode(token: str, secret: str | None, settings: AuthSettings, faults: Faults) -> dict[str, Any]:
+    """Verify and decode; ``secret=None`` only for the ``alg_none_accepted`` fault (no signature check, the rest kept)."""
+    required = [claim for claim in REQUIRED_CLAIMS if claim != "jti" or not faults.enabled(FaultName.JTI_NOT_REQUIRED)]
     return jwt.decode(
         token,
         secret,
-        algorithms=[ALGORITHM],
+        algorithms=list(HMAC_ALGORITHMS) if faults.enabled(FaultName.ALGORITHM_NOT_PINNED) else [ALGORITHM],
         audience=settings.audience,
         issuer=settings.issuer,
         leeway=LEEWAY_S,
-        options={"require": list(REQUIRED_CLAIMS), "verify_exp": not faults.enabled(FaultName.EXPIRED_TOKEN_ACCEPTED)},
+        options={
+            "require": required,
+            "verify_signature": secret is not None,
+            "verify_exp": not faults.enabled(FaultName.EXPIRED_TOKEN_ACCEPTED),
+            "verify_nbf": not faults.enabled(FaultName.NBF_NOT_VERIFIED),
+            "verify_aud": not faults.enabled(FaultName.AUDIENCE_NOT_CHECKED),
+            "verify_iss": not faults.enabled(FaultName.ISSUER_NOT_CHECKED),
+            "verify_iat": True,
+        },
     )
+
+
+def _unsigned(token: str, faults: Faults) -> bool:
+    """An ``alg: none`` token that the ``alg_none_accepted`` fault lets through unverified."""
+    if not faults.enabled(FaultName.ALG_NONE_ACCEPTED):
+        return False
+    try:
+        return str(jwt.get_unverified_header(token).get("alg", "")).lower() == "none"
+    except jwt.PyJWTError:
+        return False
 
 
 def _decode_with_fallback_secrets(token: str, settings: AuthSettings, faults: Faults) -> dict[str, Any]:
@@ -232,9 +257,9 @@ def _check_claims(claims: Mapping[str, Any], settings: AuthSettings, faults: Fau
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
         raise TokenInvalid("sub must be a non-empty string")
-    if not isinstance(claims.get("jti"), str) or not claims["jti"]:
+    if (not isinstance(claims.get("jti"), str) or not claims["jti"]) and not faults.enabled(FaultName.JTI_NOT_REQUIRED):
         raise TokenInvalid("jti must be a non-empty string")
-    if "type" in claims and claims["type"] != "access":
+    if "type" in claims and claims["type"] != "access" and not faults.enabled(FaultName.TOKEN_TYPE_NOT_CHECKED):
         raise TokenInvalid("token type must be access")
     if "env" in claims and claims["env"] != settings.environment.value and not faults.enabled(FaultName.ENV_CLAIM_IGNORED):
         raise TokenInvalid(f"token issued for another environment (server: {settings.environment.value})")
@@ -251,7 +276,7 @@ def validate_token(token: str, settings: AuthSettings, faults: Faults = NO_FAULT
         raise TokenInvalid(f"token larger than {MAX_TOKEN_CHARS} characters")
     try:
         try:
-            claims = _decode(token, settings.secret, settings, faults)
+            claims = _decode(token, None if _unsigned(token, faults) else settings.secret, settings, faults)
         except jwt.InvalidSignatureError:
             if not faults.enabled(FaultName.OTHER_ENV_DEFAULT_SECRET_ACCEPTED):
                 raise
@@ -279,7 +304,9 @@ def authenticate(
     """Admit or refuse one upgrade request. ``e2e_active`` only matters to the E2E-2 fault: E2E never skips auth."""
     found = extract_token(request, allow_query=settings.allow_query_token, faults=faults)
     if found.token is None or found.transport is None:
-        return AuthRejection(found.problem or "no token")
+        if faults.enabled(FaultName.MISSING_TOKEN_ANONYMOUS) and (found.problem or "").startswith(NO_TOKEN):
+            return UserContext("anonymous", None, (), MappingProxyType({}), Transport.BEARER, None)
+        return AuthRejection(found.problem or NO_TOKEN, subprotocol=found.subprotocol)
     try:
         if e2e_active and faults.enabled(FaultName.E2E_SKIPS_TOKEN_VERIFICATION):
             claims = _unverified_claims(found.token)
@@ -287,7 +314,7 @@ def authenticate(
             claims = validate_token(found.token, settings, faults)
     except TokenInvalid as exc:
         quoted = found.token if faults.enabled(FaultName.TOKEN_ECHOED_IN_REJECTION) else None
-        return AuthRejection(f"authentication failed: {exc}", quoted_token=quoted)
+        return AuthRejection(f"authentication failed: {exc}", quoted_token=quoted, subprotocol=found.subprotocol)
     permissions = claims.get("permissions", [])
     return UserContext(
         user_id=str(claims["sub"]),

@@ -28,6 +28,7 @@ from mock_server.errors import ThreadResolutionError
 from mock_server.faults import NO_FAULTS, FaultName, Faults
 from mock_server.manager import WebSocketManager
 from mock_server.protocol import ErrorCode, error_frame, heartbeat_frame, new_id, utc_timestamp
+from mock_server.variants import NO_VARIANTS, VariantName, Variants
 
 __all__ = ["AgentWebSocketBridge", "ExecutionContext", "ThreadRunRegistry", "thread_from_run_id"]
 
@@ -77,10 +78,11 @@ def thread_from_run_id(run_id: str) -> str | None:
 class AgentWebSocketBridge:
     """Build, resolve and route run events. Created by ``AgentRegistry.set_websocket_manager``."""
 
-    def __init__(self, manager: WebSocketManager, faults: Faults = NO_FAULTS) -> None:
+    def __init__(self, manager: WebSocketManager, faults: Faults = NO_FAULTS, variants: Variants = NO_VARIANTS) -> None:
         self.manager = manager
         self.registry = ThreadRunRegistry()
         self._faults = faults
+        self._variants = variants
 
     # --- resolution ---------------------------------------------------------------------------------------------
 
@@ -117,7 +119,8 @@ class AgentWebSocketBridge:
     # --- events -------------------------------------------------------------------------------------------------
 
     def notify_agent_started(self, ctx: ExecutionContext, *, thread_id: str | None = None) -> bool:
-        return self._emit(ctx, "agent_started", {"user_request": ctx.user_request}, thread_id)
+        data = {} if self._faults.enabled(FaultName.USER_REQUEST_MISSING) else {"user_request": ctx.user_request}
+        return self._emit(ctx, "agent_started", data, thread_id)
 
     def notify_agent_thinking(self, ctx: ExecutionContext, reasoning: str, step_number: int, *, thread_id: str | None = None) -> bool:
         if self._faults.enabled(FaultName.THINKING_DROPPED):
@@ -128,7 +131,9 @@ class AgentWebSocketBridge:
     def notify_tool_executing(
         self, ctx: ExecutionContext, tool_name: str, execution_id: str, parameters: dict[str, Any], *, thread_id: str | None = None
     ) -> bool:
-        data = {"tool_name": tool_name, "execution_id": execution_id, "parameters": parameters}
+        data: dict[str, Any] = {"tool_name": tool_name, "execution_id": execution_id}
+        if not self._faults.enabled(FaultName.TOOL_PARAMETERS_MISSING):
+            data["parameters"] = parameters
         return self._emit(ctx, "tool_executing", data, thread_id)
 
     def notify_tool_completed(
@@ -157,7 +162,9 @@ class AgentWebSocketBridge:
     def notify_agent_completed(
         self, ctx: ExecutionContext, *, status: str, final_response: str, error: str | None = None, thread_id: str | None = None
     ) -> bool:
-        data = {"status": status, "final_response": final_response}
+        data = {"status": status}
+        if not self._faults.enabled(FaultName.FINAL_RESPONSE_MISSING):
+            data["final_response"] = final_response
         if error:
             data["error"] = error
         return self._emit(ctx, "agent_completed", data, thread_id)
@@ -168,12 +175,13 @@ class AgentWebSocketBridge:
 
     # --- the exit -----------------------------------------------------------------------------------------------
 
-    def _timestamp(self, ctx: ExecutionContext) -> str:
-        """Wall time derived from the monotonic clock, so a run's timestamps never decrease (NTP steps included)."""
+    def _timestamp(self, ctx: ExecutionContext) -> str | float:
+        """Wall time derived from the monotonic clock, so a run's timestamps never decrease (NTP steps included);
+        Unix seconds under the ``unix_timestamps`` variant."""
         elapsed = timedelta(seconds=time.monotonic() - ctx.started_mono)
-        if self._faults.enabled(FaultName.CLOCK_GOES_BACKWARDS):
-            return utc_timestamp(ctx.started_wall - elapsed)
-        return utc_timestamp(ctx.started_wall + elapsed)
+        backwards = self._faults.enabled(FaultName.CLOCK_GOES_BACKWARDS)
+        moment = ctx.started_wall - elapsed if backwards else ctx.started_wall + elapsed
+        return moment.timestamp() if self._variants.enabled(VariantName.UNIX_TIMESTAMPS) else utc_timestamp(moment)
 
     def _emit(self, ctx: ExecutionContext, kind: str, data: dict[str, Any], thread_id: str | None) -> bool:
         """Resolve, build, route. A resolution failure reaches the user, then propagates to end the run."""
@@ -184,16 +192,20 @@ class AgentWebSocketBridge:
                 log.warning("EMISSION BLOCKED: %s dropped for run %s", kind, ctx.run_id)
                 return False
             details = {"event": kind, "sources": 5}
-            self.manager.send_to_user(ctx.user_id, error_frame(ErrorCode.THREAD_RESOLUTION_FAILED, str(exc), run_id=ctx.run_id, details=details))
+            failure = error_frame(ErrorCode.THREAD_RESOLUTION_FAILED, str(exc), run_id=ctx.run_id, details=details, variants=self._variants)
+            self.manager.send_to_user(ctx.user_id, failure)
             raise
-        frame = {
+        frame: dict[str, Any] = {
             "type": kind,
             "run_id": ctx.run_id,
             "thread_id": thread,
             "user_id": ctx.user_id,
             "agent_name": ctx.agent_name,
             "timestamp": self._timestamp(ctx),
-            "data": data,
         }
+        if self._variants.enabled(VariantName.FLAT_EVENTS):  # the backends that put every field at the top level
+            frame.update(data)
+        else:
+            frame["data"] = data
         self.manager.send_to_user(ctx.user_id, frame)
         return True

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from mock_server.environment import ServerEnvironment
+from mock_server.environment import Environment, ServerEnvironment
 from mock_server.faults import NO_FAULTS, FaultName, Faults
 
 __all__ = ["E2E_HEADERS", "TRUTHY", "E2ESource", "E2EState", "INACTIVE", "detect_e2e"]
@@ -50,6 +50,9 @@ def detect_e2e(headers: Iterable[tuple[str, str]], env: ServerEnvironment, fault
     if not faults.enabled(FaultName.E2E_HEADERS_IGNORED):
         if any(name.lower() in E2E_HEADERS and _truthy(value) for name, value in headers):
             return E2EState(True, E2ESource.HEADERS)
-    if _truthy(env.e2e_testing) or bool(env.e2e_test_env):
+    fallback = _truthy(env.e2e_testing) or bool(env.e2e_test_env)
+    if fallback and not faults.enabled(FaultName.E2E_ENV_FALLBACK_IGNORED):
+        return E2EState(True, E2ESource.ENV)
+    if env.name is Environment.DEVELOPMENT and faults.enabled(FaultName.E2E_ALWAYS_ON_IN_DEVELOPMENT):
         return E2EState(True, E2ESource.ENV)
     return INACTIVE

@@ -31,6 +31,7 @@ from mock_server.faults import NO_FAULTS, FaultName, Faults
 from mock_server.protocol import ErrorCode, StartAgent, error_frame, new_id
 from mock_server.threads import LocalThreads, ThreadOwners
 from mock_server.tools import ToolDispatcher, ToolHooks
+from mock_server.variants import NO_VARIANTS, VariantName, Variants
 
 __all__ = ["HEARTBEAT_S", "SLOW_TOOL_S", "ExecutionEngine", "RunEmitter", "RunRequest", "Scenario"]
 
@@ -126,10 +127,12 @@ class ExecutionEngine:
         *,
         heartbeat_s: float = HEARTBEAT_S,
         slow_tool_s: float = SLOW_TOOL_S,
+        variants: Variants = NO_VARIANTS,
     ) -> None:
         self._registry = registry
         self._notifier = registry.bridge  # fails now, not silently later, if the registry is not wired
         self._faults = faults
+        self._variants = variants
         self._heartbeat_s = heartbeat_s
         self._slow_tool_s = slow_tool_s
         self._runs: dict[str, _Run] = {}
@@ -161,7 +164,8 @@ class ExecutionEngine:
         user_id = request.user_id
         if start.claimed_user_id and self._faults.enabled(FaultName.PAYLOAD_USER_ID_OVERRIDES_SUB):
             user_id = start.claimed_user_id
-        thread_id = self._thread_for(user_id, start.thread_id, given_run)
+        given_thread = None if self._faults.enabled(FaultName.GIVEN_THREAD_ID_IGNORED) else start.thread_id
+        thread_id = self._thread_for(user_id, given_thread, given_run)
         run_id = self._run_id_for(thread_id, given_run)
         ctx = ExecutionContext(
             run_id=run_id,
@@ -175,17 +179,24 @@ class ExecutionEngine:
         self._launch(ctx, spec)
         return ctx
 
+    @property
+    def offers_scenarios(self) -> bool:
+        """False under the no-hooks variants: a backend built without test hooks (``features.scenarios``)."""
+        return not (self._variants.enabled(VariantName.NO_HOOKS) or self._variants.enabled(VariantName.UNKNOWN_SCENARIOS))
+
     def _scenario(self, request: RunRequest) -> Scenario | None:
         name = request.start.scenario
         if name is None:
             return None
-        if not request.e2e_active:
+        gated = not request.e2e_active and not self._faults.enabled(FaultName.SCENARIO_WITHOUT_E2E_HONOURED)
+        if gated or self._variants.enabled(VariantName.NO_HOOKS):
             raise RunRefused(ErrorCode.E2E_NOT_ALLOWED, "scenarios are honoured only on E2E connections outside production", request.start.run_id)
-        try:
-            return Scenario(name)
-        except ValueError:
-            known = ", ".join(s.value for s in Scenario)
-            raise RunRefused(ErrorCode.UNKNOWN_SCENARIO, f"unknown scenario; known: {known}", request.start.run_id) from None
+        offered = tuple(Scenario) if self.offers_scenarios else ()
+        scenario = next((known for known in offered if known.value == name), None)
+        if scenario is None:
+            listed = ", ".join(known.value for known in offered) or "none"
+            raise RunRefused(ErrorCode.UNKNOWN_SCENARIO, f"unknown scenario; known: {listed}", request.start.run_id)
+        return scenario
 
     def _thread_for(self, user_id: str, given: str | None, run_id: str | None) -> str:
         """The given thread if no other user owns it, else a new one (unique across users, unless faulted)."""

@@ -49,6 +49,8 @@ class ServerEnvironment:
     """``E2E_TEST_ENV``: the other E2E fallback (counts when non-empty)."""
     faults: tuple[str, ...] = ()
     """``WSAGENT_FAULTS=a,b``: fault names, validated later against the catalog."""
+    variants: tuple[str, ...] = ()
+    """``WSAGENT_VARIANTS=a,b``: variant names, validated later against the catalog."""
     accelerators: bool = True
     """False when ``WSAGENT_NO_ACCEL`` is set (any value but ``0``): uvloop and orjson stay unused even if installed."""
 
@@ -62,15 +64,18 @@ class ServerEnvironment:
         def get(name: str) -> str | None:
             return environ.get(name) or None
 
+        def names(variable: str) -> tuple[str, ...]:
+            return tuple(part.strip() for part in (get(variable) or "").split(",") if part.strip())
+
         name = Environment.parse(environment or get("ENVIRONMENT") or Environment.DEVELOPMENT.value)
-        faults = tuple(part.strip() for part in (get("WSAGENT_FAULTS") or "").split(",") if part.strip())
         return cls(
             name=name,
             jwt_secret_key=get("JWT_SECRET_KEY"),
             jwt_secret_for_env=get(cls.secret_variable_for(name)),
             e2e_testing=get("E2E_TESTING"),
             e2e_test_env=get("E2E_TEST_ENV"),
-            faults=faults,
+            faults=names("WSAGENT_FAULTS"),
+            variants=names("WSAGENT_VARIANTS"),
             accelerators=get("WSAGENT_NO_ACCEL") in (None, "0"),
         )
 

@@ -4,7 +4,8 @@
     ├── StartupError                 the server must not start; ``str(exc)`` is one line for stderr (exit 2)
     │   ├── UnknownEnvironment       ENVIRONMENT / --environment names no contract environment
     │   ├── SecretNotConfigured      staging/production without JWT_SECRET_KEY or JWT_SECRET_<ENV>
-    │   └── UnknownFault             --fault / WSAGENT_FAULTS names no catalogued fault
+    │   ├── UnknownFault             --fault / WSAGENT_FAULTS names no catalogued fault
+    │   └── UnknownVariant           --variant / WSAGENT_VARIANTS names no catalogued variant
     ├── ProtocolError                a client frame the server answers with an ``error`` frame (code, message, run_id)
     │   └── RunRefused               a start message that starts no run (UNKNOWN_AGENT, E2E_NOT_ALLOWED, ...)
     ├── ThreadResolutionError        all five run→thread sources failed (also a ``ValueError``, as in the backend)
@@ -35,6 +36,7 @@ __all__ = [
     "ToolFailed",
     "UnknownEnvironment",
     "UnknownFault",
+    "UnknownVariant",
 ]
 
 
@@ -55,6 +57,10 @@ class SecretNotConfigured(StartupError):
 
 
 class UnknownFault(StartupError):
+    pass
+
+
+class UnknownVariant(StartupError):
     pass
 
 

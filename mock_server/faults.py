@@ -6,19 +6,22 @@ is no central output rewriter: a fault changes how a room behaves, and the frame
 
 ``breaks`` declares, per requirement ID, the grade the harness must give when the fault is on (FAILED, or
 NON-STRICT where the contract tolerates the behaviour); the self-test (tests/test_selftest.py) holds the suite to
-it. Only IDs the contract really grades that way are declared. Enable with ``--fault NAME`` (repeatable) or
+it. Only IDs the contract really grades that way are declared. ``collateral`` names, per ID, why another ID fails
+too when the whole suite runs (one defect should raise one alarm, so it is rare and each entry says why); a SEC-*
+or ISO-* ID is never collateral of a fault that is not about security or isolation. Enable with ``--fault NAME`` (repeatable) or
 ``WSAGENT_FAULTS=a,b``; list with ``--list-faults [--json]``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Literal
 
 from mock_server.errors import UnknownFault
+from mock_server.switches import Switches
 
 __all__ = ["CATALOG", "Fault", "FaultName", "Faults", "Grade", "NO_FAULTS"]
 
@@ -36,10 +39,20 @@ class FaultName(StrEnum):
     ENV_CLAIM_IGNORED = "env_claim_ignored"
     OTHER_ENV_DEFAULT_SECRET_ACCEPTED = "other_env_default_secret_accepted"
     TOKEN_ECHOED_IN_REJECTION = "token_echoed_in_rejection"
+    MISSING_TOKEN_ANONYMOUS = "missing_token_anonymous"
+    NBF_NOT_VERIFIED = "nbf_not_verified"
+    ALG_NONE_ACCEPTED = "alg_none_accepted"
+    AUDIENCE_NOT_CHECKED = "audience_not_checked"
+    TOKEN_TYPE_NOT_CHECKED = "token_type_not_checked"
+    JTI_NOT_REQUIRED = "jti_not_required"
+    ISSUER_NOT_CHECKED = "issuer_not_checked"
+    ALGORITHM_NOT_PINNED = "algorithm_not_pinned"
     # e2e.py
     E2E_HEADERS_IGNORED = "e2e_headers_ignored"
     E2E_SKIPS_TOKEN_VERIFICATION = "e2e_skips_token_verification"
     E2E_IN_PRODUCTION = "e2e_in_production"
+    E2E_ENV_FALLBACK_IGNORED = "e2e_env_fallback_ignored"
+    E2E_ALWAYS_ON_IN_DEVELOPMENT = "e2e_always_on_in_development"
     # bridge.py
     THINKING_DROPPED = "thinking_dropped"
     FRESH_EXECUTION_ID_ON_COMPLETION = "fresh_execution_id_on_completion"
@@ -47,6 +60,9 @@ class FaultName(StrEnum):
     DURATION_MS_MISSING = "duration_ms_missing"
     CLOCK_GOES_BACKWARDS = "clock_goes_backwards"
     RESOLUTION_FAILURE_SWALLOWED = "resolution_failure_swallowed"
+    USER_REQUEST_MISSING = "user_request_missing"
+    TOOL_PARAMETERS_MISSING = "tool_parameters_missing"
+    FINAL_RESPONSE_MISSING = "final_response_missing"
     # tools.py
     COMPLETED_BEFORE_TOOL_COMPLETED = "completed_before_tool_completed"
     TOOL_ERROR_REPORTED_AS_SUCCESS = "tool_error_reported_as_success"
@@ -59,6 +75,8 @@ class FaultName(StrEnum):
     CRASH_LEAVES_NO_TERMINAL = "crash_leaves_no_terminal"
     SCENARIO_IGNORED = "scenario_ignored"
     PAYLOAD_USER_ID_OVERRIDES_SUB = "payload_user_id_overrides_sub"
+    GIVEN_THREAD_ID_IGNORED = "given_thread_id_ignored"
+    SCENARIO_WITHOUT_E2E_HONOURED = "scenario_without_e2e_honoured"
     # manager.py
     CONNECTION_REGISTERED_TWICE = "connection_registered_twice"
     BROADCAST_TO_ALL_CONNECTIONS = "broadcast_to_all_connections"
@@ -66,6 +84,7 @@ class FaultName(StrEnum):
     # protocol.py / server.py message loop
     INVALID_JSON_CLOSES_CONNECTION = "invalid_json_closes_connection"
     UNKNOWN_TYPE_IGNORED = "unknown_type_ignored"
+    INVALID_MESSAGE_IGNORED = "invalid_message_ignored"
     NO_MESSAGE_SIZE_LIMIT = "no_message_size_limit"
     BINARY_FRAME_CRASHES_HANDLER = "binary_frame_crashes_handler"
     BINARY_FRAME_CLOSES_1003 = "binary_frame_closes_1003"
@@ -81,9 +100,11 @@ class Fault:
     breaks: Mapping[str, Grade]
     room: str
     description: str
+    collateral: Mapping[str, str]
+    """Other IDs the whole suite fails under this fault (ID → one-line reason); the self-test allows only these."""
 
     def as_json(self) -> dict[str, object]:
-        return {"name": self.name.value, "breaks": dict(self.breaks), "description": self.description}
+        return {"name": self.name.value, "breaks": dict(self.breaks), "collateral": dict(self.collateral), "description": self.description}
 
     def as_line(self) -> str:
         """``NAME  ID=GRADE[,ID=GRADE]  description`` (two spaces between the columns)."""
@@ -91,8 +112,8 @@ class Fault:
         return f"{self.name.value}  {breaks}  {self.description}"
 
 
-def _fault(name: FaultName, breaks: dict[str, Grade], room: str, description: str) -> Fault:
-    return Fault(name, MappingProxyType(breaks), room, description)
+def _fault(name: FaultName, breaks: dict[str, Grade], room: str, description: str, collateral: dict[str, str] | None = None) -> Fault:
+    return Fault(name, MappingProxyType(breaks), room, description, MappingProxyType(collateral or {}))
 
 
 F = FaultName
@@ -115,12 +136,32 @@ CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fau
            "a bad signature is retried with every environment's default secret (test/staging mismatch hidden)"),
     _fault(F.TOKEN_ECHOED_IN_REJECTION, {"SEC-2": "FAILED"}, "auth.py",
            "the 403 AUTH_FAILED body quotes the presented token"),
+    _fault(F.MISSING_TOKEN_ANONYMOUS, {"AUTH-1": "FAILED"}, "auth.py",
+           "a request without any token opens an anonymous session instead of being refused"),
+    _fault(F.NBF_NOT_VERIFIED, {"AUTH-1": "FAILED"}, "auth.py",
+           "nbf is not verified: a token that is not yet valid opens a session"),
+    _fault(F.ALG_NONE_ACCEPTED, {"AUTH-1": "FAILED"}, "auth.py",
+           "an unsigned alg:none token is decoded without verification (the claims are still checked)"),
+    _fault(F.ISSUER_NOT_CHECKED, {"AUTH-1": "FAILED"}, "auth.py",
+           "the iss claim is not compared with netra-auth-service: a token from another issuer opens a session"),
+    _fault(F.AUDIENCE_NOT_CHECKED, {"AUTH-1": "FAILED"}, "auth.py",
+           "the aud claim is not compared with netra-platform: a token for another service opens a session"),
+    _fault(F.TOKEN_TYPE_NOT_CHECKED, {"AUTH-1": "FAILED"}, "auth.py",
+           "the type claim is not checked: a refresh token opens a session"),
+    _fault(F.JTI_NOT_REQUIRED, {"AUTH-1": "FAILED"}, "auth.py",
+           "jti is optional: a claim-incomplete token without jti opens a session"),
+    _fault(F.ALGORITHM_NOT_PINNED, {"AUTH-1": "FAILED"}, "auth.py",
+           "any HMAC algorithm is accepted (HS384, HS512), not only HS256"),
     _fault(F.E2E_HEADERS_IGNORED, {"E2E-1": "FAILED"}, "e2e.py",
            "E2E detection reads only the env fallback: X-Test-* / X-E2E-Test headers are ignored"),
     _fault(F.E2E_SKIPS_TOKEN_VERIFICATION, {"E2E-2": "NON-STRICT"}, "auth.py",
            "on an E2E connection outside production the token is decoded without verification"),
     _fault(F.E2E_IN_PRODUCTION, {"E2E-3": "FAILED"}, "e2e.py",
            "E2E headers and variables are honoured in production (scenario hooks open there)"),
+    _fault(F.E2E_ENV_FALLBACK_IGNORED, {"E2E-1": "FAILED"}, "e2e.py",
+           "E2E detection reads only the headers: the E2E_TESTING / E2E_TEST_ENV fallback of a local run is ignored"),
+    _fault(F.E2E_ALWAYS_ON_IN_DEVELOPMENT, {"E2E-1": "FAILED"}, "e2e.py",
+           "in development every connection is E2E (source env), E2E headers or not"),
     _fault(F.THINKING_DROPPED, {"EVT-1": "FAILED"}, "bridge.py",
            "notify_agent_thinking returns before sending: no agent_thinking ever arrives"),
     _fault(F.FRESH_EXECUTION_ID_ON_COMPLETION, {"EVT-3": "FAILED"}, "bridge.py",
@@ -129,6 +170,12 @@ CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fau
            "agent_thinking.step_number is sent as a string"),
     _fault(F.DURATION_MS_MISSING, {"EVT-4": "FAILED"}, "bridge.py",
            "tool_completed omits duration_ms"),
+    _fault(F.USER_REQUEST_MISSING, {"EVT-4": "FAILED"}, "bridge.py",
+           "agent_started carries an empty data object: user_request is left out"),
+    _fault(F.TOOL_PARAMETERS_MISSING, {"EVT-4": "FAILED"}, "bridge.py",
+           "tool_executing leaves out the call's parameters"),
+    _fault(F.FINAL_RESPONSE_MISSING, {"EVT-4": "FAILED"}, "bridge.py",
+           "agent_completed carries status but no final_response"),
     _fault(F.CLOCK_GOES_BACKWARDS, {"EVT-6": "FAILED"}, "bridge.py",
            "event timestamps subtract the run's elapsed time instead of adding it (they decrease)"),
     _fault(F.RESOLUTION_FAILURE_SWALLOWED, {"FAIL-1": "FAILED", "EVT-2": "FAILED"}, "bridge.py",
@@ -136,17 +183,27 @@ CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fau
     _fault(F.COMPLETED_BEFORE_TOOL_COMPLETED, {"EVT-2": "FAILED", "EVT-3": "FAILED"}, "tools.py",
            "tool_completed is sent fire-and-forget, so agent_completed overtakes it"),
     _fault(F.TOOL_ERROR_REPORTED_AS_SUCCESS, {"FAIL-2": "FAILED"}, "tools.py",
-           "a raising tool is reported as tool_completed success true and the run completes"),
+           "a raising tool is reported as tool_completed success true and the run completes",
+           {"FAIL-4": "the tool_error run becomes an ordinary successful run, which FAIL-4 calls a silently ignored hook"}),
     _fault(F.DUPLICATE_AGENT_STARTED, {"EVT-2": "FAILED"}, "engine.py",
            "agent_started is sent twice (a retry of a send that had succeeded)"),
     _fault(F.GIVEN_RUN_ID_IGNORED, {"EVT-5": "FAILED"}, "engine.py",
            "the client's run_id is ignored and a fresh one is generated"),
+    _fault(F.GIVEN_THREAD_ID_IGNORED, {"EVT-5": "FAILED"}, "engine.py",
+           "the client's thread_id is ignored and every run gets a new thread"),
+    _fault(F.SCENARIO_WITHOUT_E2E_HONOURED, {"E2E-3": "FAILED"}, "engine.py",
+           "the scenario gate forgets the E2E check: scenarios run on any connection, production included"),
     _fault(F.NO_HEARTBEAT, {"EVT-7": "FAILED"}, "engine.py",
            "no heartbeat during a run, so a slow tool means silence"),
     _fault(F.CONNECTION_REGISTERED_TWICE, {"EVT-8": "FAILED"}, "manager.py",
-           "each connection is registered twice, so every event is delivered twice"),
+           "each connection is registered twice, so every event is delivered twice",
+           {"EVT-2": "every run arrives with two agent_started and two terminal frames (EVT-2: exactly one of each)",
+            "EVT-3": "every execution_id arrives twice in a run (EVT-3: unique within a run, one tool_completed per call)",
+            "FAIL-1": "the THREAD_RESOLUTION_FAILED error arrives twice (FAIL-1: one error as the run's only frame)"}),
     _fault(F.BROADCAST_TO_ALL_CONNECTIONS, {"ISO-1": "FAILED"}, "manager.py",
-           "send_to_user sends to every open connection of every user"),
+           "send_to_user sends to every open connection of every user",
+           {"SEC-1": "every run's frames reach users who did not start it (SEC-1: only the user who started it)",
+            "FAIL-1": "the THREAD_RESOLUTION_FAILED error reaches a bystander (FAIL-1: the originating user and nobody else)"}),
     _fault(F.NEWEST_CONNECTION_ONLY, {"ISO-2": "FAILED"}, "manager.py",
            "a user maps to one connection, the newest: other tabs stop receiving"),
     _fault(F.PER_USER_THREAD_COUNTER, {"ISO-3": "FAILED"}, "engine.py",
@@ -156,13 +213,19 @@ CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fau
     _fault(F.CRASH_LEAVES_NO_TERMINAL, {"FAIL-3": "FAILED", "EVT-2": "FAILED"}, "engine.py",
            "an agent exception is logged and the run abandoned without a terminal frame"),
     _fault(F.SCENARIO_IGNORED, {"FAIL-4": "FAILED"}, "engine.py",
-           "payload.scenario is never read: a scenario request runs as an ordinary successful run"),
+           "payload.scenario is never read: a scenario request runs as an ordinary successful run",
+           {"E2E-3": "a server that never reads payload.scenario never refuses one either: E2E-3's E2E_NOT_ALLOWED never comes",
+            **dict.fromkeys(("FAIL-1", "FAIL-2", "FAIL-3"), "each ignored scenario also ends without the failure it must "
+                            "surface; on the wire this is tool_error_reported_as_success's run, so its FAIL rule fails too")}),
     _fault(F.PAYLOAD_USER_ID_OVERRIDES_SUB, {"SEC-1": "FAILED"}, "engine.py",
-           "a user_id in the start payload replaces the token's sub as the run's user"),
+           "a user_id in the start payload replaces the token's sub as the run's user",
+           {"ISO-1": "the rerouted run reaches the victim, who did not start it: a delivery PROTOCOL §8 names ISO-1's"}),
     _fault(F.INVALID_JSON_CLOSES_CONNECTION, {"ROB-1": "FAILED"}, "protocol.py",
            "a JSON decode error escapes the message loop and the connection closes 1011"),
     _fault(F.UNKNOWN_TYPE_IGNORED, {"ROB-2": "FAILED"}, "protocol.py",
            "frames of an unknown type are dropped silently"),
+    _fault(F.INVALID_MESSAGE_IGNORED, {"ROB-2": "FAILED"}, "protocol.py",
+           "JSON that is not an object, or has no string type, is dropped without an INVALID_MESSAGE error"),
     _fault(F.NO_MESSAGE_SIZE_LIMIT, {"ROB-3": "FAILED"}, "server.py",
            "no max message size: a message over 1 MiB is read instead of closing 1009"),
     _fault(F.BINARY_FRAME_CRASHES_HANDLER, {"ROB-4": "FAILED"}, "server.py",
@@ -172,35 +235,18 @@ CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fau
     _fault(F.NO_PONG, {"ROB-5": "FAILED"}, "server.py",
            "an application ping is treated as a keep-alive and not answered"),
     _fault(F.SHARED_FRAME_QUEUE, {"ROB-6": "FAILED"}, "server.py",
-           "one task handles every connection's frames in arrival order with a 10 ms audit write each: a flood queues everyone"),
+           "one task handles every connection's frames in arrival order with a 10 ms audit write each: a flood queues everyone",
+           {"EVT-7": "the flood case judges the calm user's run under EVT-7 too (Decision 8): the queue holds its start past 2 s"}),
 )})
 
 
-@dataclass(frozen=True, slots=True)
-class Faults:
+class Faults(Switches[FaultName]):
     """The enabled faults; every room gets this value and asks :meth:`enabled` at its fault's branch."""
 
-    names: frozenset[FaultName] = frozenset()
-
-    @classmethod
-    def parse(cls, names: Iterable[str]) -> Faults:
-        """Faults from user-given names; :class:`UnknownFault` (one line) for a name not in the catalog."""
-        enabled: set[FaultName] = set()
-        for name in names:
-            try:
-                enabled.add(FaultName(name))
-            except ValueError:
-                raise UnknownFault(f"mock_server: unknown fault {name!r}; see python -m mock_server --list-faults") from None
-        return cls(frozenset(enabled))
-
-    def enabled(self, fault: FaultName) -> bool:
-        return fault in self.names
-
-    def __bool__(self) -> bool:
-        return bool(self.names)
-
-    def __iter__(self) -> Iterator[FaultName]:
-        return iter(sorted(self.names))
+    __slots__ = ()
+    KIND = FaultName
+    UNKNOWN = UnknownFault
+    LISTING = "--list-faults"
 
 
 NO_FAULTS = Faults()

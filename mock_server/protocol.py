@@ -17,6 +17,7 @@ from typing import Any
 
 from mock_server.errors import ProtocolError
 from mock_server.faults import NO_FAULTS, FaultName, Faults
+from mock_server.variants import NO_VARIANTS, VariantName, Variants
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
@@ -74,7 +75,7 @@ class StartAgent:
 
 @dataclass(frozen=True, slots=True)
 class Ignored:
-    """A message dropped without an answer; only the UNKNOWN_TYPE_IGNORED fault produces it."""
+    """A message dropped without an answer; only the UNKNOWN_TYPE_IGNORED and INVALID_MESSAGE_IGNORED faults produce it."""
 
     type: str
 
@@ -92,7 +93,21 @@ def utc_timestamp(moment: datetime | None = None) -> str:
     return (moment or datetime.now(UTC)).isoformat(timespec="microseconds")
 
 
-def error_frame(code: ErrorCode | str, message: str, *, run_id: str | None = None, details: dict[str, Any] | None = None) -> dict[str, Any]:
+def error_frame(
+    code: ErrorCode | str,
+    message: str,
+    *,
+    run_id: str | None = None,
+    details: dict[str, Any] | None = None,
+    variants: Variants = NO_VARIANTS,
+) -> dict[str, Any]:
+    """The ``error`` frame of PROTOCOL §4; under the ``error_message`` variant the spelling many backends use
+    (``type`` and the text both ``error_message``, no details), which the contract grades NON-STRICT."""
+    if variants.enabled(VariantName.ERROR_MESSAGE):
+        spelled: dict[str, Any] = {"type": "error_message", "error_code": str(code), "error_message": message}
+        if run_id is not None:
+            spelled["run_id"] = run_id
+        return spelled
     frame: dict[str, Any] = {"type": "error", "error_code": str(code), "message": message}
     if run_id is not None:
         frame["run_id"] = run_id
@@ -166,6 +181,8 @@ def parse_client_message(text: str, faults: Faults = NO_FAULTS) -> ClientMessage
         reason = "nesting too deep" if isinstance(exc, RecursionError) else "not valid JSON"
         raise ProtocolError(ErrorCode.JSON_PARSE_ERROR, f"message is {reason}") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        if faults.enabled(FaultName.INVALID_MESSAGE_IGNORED):
+            return Ignored(type(message).__name__)
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, "a message must be a JSON object with a string type")
     kind = message["type"]
     if kind == "ping":

@@ -2,7 +2,8 @@
 
 Request flow (websockets asyncio ``serve``):
 1. ``process_request`` answers ``GET /health`` itself, refuses other paths with 404, and runs e2e.py and auth.py
-   on ``/ws``: a rejection is an HTTP 403 with an ``AUTH_FAILED`` JSON body, before any upgrade (AUTH-1).
+   on ``/ws``: a rejection is an HTTP 403 with an ``AUTH_FAILED`` JSON body, before any upgrade (AUTH-1) — or,
+   under the ``accept_then_close`` variant, an upgrade followed by one ``AUTH_FAILED`` frame and close 1008.
 2. ``select_subprotocol`` echoes the exact ``jwt.<...>`` entry auth used (AUTH-3).
 3. The handler sends ``connection_established``, registers the connection with the manager, and reads frames.
    Each frame is handled synchronously and quickly — parse, answer or start a run task — so one client's flood
@@ -56,6 +57,7 @@ from mock_server.protocol import (
     utc_timestamp,
 )
 from mock_server.secrets import get_unified_jwt_secret, secret_source
+from mock_server.variants import NO_VARIANTS, VariantName, Variants
 
 if TYPE_CHECKING:
     from mock_server.replicas import RedisThreads
@@ -70,10 +72,13 @@ MAX_HEADER_LINE = 256 * 1024
 """websockets answers 431 (plain text) to header lines over 8 KiB before ``process_request`` runs; the contract
 wants every bad token — an oversized one included — refused by auth with a 403 JSON body, so lines up to 256 KiB
 are read and auth refuses tokens over its own limit."""
+AIOHTTP_MAX_LINE = 8190
+"""aiohttp's default ``max_line_size``: the ``short_header_limit`` variant drops a request with a longer line."""
 AUDIT_WRITE_S = 0.010
 """The awaited audit write per frame of the ``shared_frame_queue`` fault."""
 GOING_AWAY = 1001
 UNSUPPORTED_DATA = 1003
+POLICY_VIOLATION = 1008
 BOM = "\ufeff"
 
 
@@ -81,6 +86,7 @@ BOM = "\ufeff"
 class ServerConfig:
     environment: ServerEnvironment = ServerEnvironment()
     faults: Faults = NO_FAULTS
+    variants: Variants = NO_VARIANTS
     host: str = "127.0.0.1"
     port: int = 0
     path: str = WS_PATH
@@ -96,6 +102,31 @@ class _Admission:
 
     user: UserContext
     e2e: E2EState
+
+
+class _ShortHeaderLimit(ServerConnection):
+    """The ``short_header_limit`` variant: an HTTP layer like aiohttp's, which drops a connection whose request
+    header line exceeds :data:`AIOHTTP_MAX_LINE` bytes without sending any answer. It reads the request head before
+    websockets does, so neither websockets' own 431 nor auth's 403 is ever sent for such a request."""
+
+    _head: bytearray | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._head = bytearray()
+        super().connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._head is not None:
+            self._head += data
+            end = self._head.find(b"\r\n\r\n")
+            head = self._head if end < 0 else self._head[:end]
+            if max(len(line) for line in head.split(b"\r\n")) > AIOHTTP_MAX_LINE:
+                self._head = None
+                self.transport.close()  # no response at all; websockets sees the handshake end with EOF
+                return
+            if end >= 0:
+                self._head = None
+        super().data_received(data)
 
 
 def _allow_long_header_lines() -> None:
@@ -142,12 +173,15 @@ class MockServer:
         env = config.environment
         self.config = config
         self.faults = config.faults
+        self.variants = config.variants
         self.auth = AuthSettings(secret=get_unified_jwt_secret(env), environment=env.name)
         self.secret_source = secret_source(env)
         self.manager = WebSocketManager(self.faults)
-        self.registry = AgentRegistry(faults=self.faults)
+        self.registry = AgentRegistry(faults=self.faults, variants=self.variants)
         self.bridge = self.registry.set_websocket_manager(self.manager)
-        self.engine = ExecutionEngine(self.registry, self.faults, heartbeat_s=config.heartbeat_s, slow_tool_s=config.slow_tool_s)
+        self.engine = ExecutionEngine(
+            self.registry, self.faults, heartbeat_s=config.heartbeat_s, slow_tool_s=config.slow_tool_s, variants=self.variants
+        )
         self.fanout: Fanout = LocalFanout()
         self.threads: RedisThreads | None = None
         if config.redis_url:  # a replica: users, thread ownership and the run registry shared through Redis
@@ -156,6 +190,8 @@ class MockServer:
             self.fanout = self.manager.fanout = RedisFanout(config.redis_url, self.manager.deliver_local)
             self.threads = self.bridge.registry = self.engine.owners = RedisThreads(config.redis_url)
         self._admitted: weakref.WeakKeyDictionary[ServerConnection, _Admission] = weakref.WeakKeyDictionary()
+        self._refused: weakref.WeakKeyDictionary[ServerConnection, AuthRejection] = weakref.WeakKeyDictionary()
+        """Upgrades whose token auth refused, kept only under the ``accept_then_close`` variant."""
         shared = self.faults.enabled(FaultName.SHARED_FRAME_QUEUE)
         self._shared_queue = _SharedFrameQueue(self._on_frame) if shared else None
         self._deliver = self._shared_queue.put if self._shared_queue else self._on_frame
@@ -177,12 +213,15 @@ class MockServer:
             process_request=self._process_request,
             select_subprotocol=self._select_subprotocol,
             compression=None,
+            create_connection=_ShortHeaderLimit if self.variants.enabled(VariantName.SHORT_HEADER_LIMIT) else None,
             max_size=None if self.faults.enabled(FaultName.NO_MESSAGE_SIZE_LIMIT) else MAX_MESSAGE_BYTES,
             server_header=f"wsagent-mock-server/{__version__}",
         )
         log.info("listening on %s (environment %s, secret from %s)", self.url, self.config.environment.name.value, self.secret_source)
         if self.faults:
             log.warning("FAULTS ENABLED, this server is deliberately broken: %s", ", ".join(self.faults))
+        if self.variants:
+            log.info("variants: %s", ", ".join(self.variants))
         return self
 
     async def close(self) -> None:
@@ -229,6 +268,7 @@ class MockServer:
             "active_runs": self.engine.active_runs,
             "uptime_s": round(time.monotonic() - self._started, 3),
             "faults": list(self.faults),
+            "variants": list(self.variants),
         }
 
     # --- handshake ----------------------------------------------------------------------------------------------
@@ -244,15 +284,19 @@ class MockServer:
         result = authenticate(HandshakeRequest(request.path, headers), self.auth, e2e_active=e2e.active, faults=self.faults)
         if isinstance(result, AuthRejection):
             log.debug("handshake refused: %s", result.reason)
+            if self.variants.enabled(VariantName.ACCEPT_THEN_CLOSE):
+                self._refused[connection] = result
+                return None
             return _json_response(connection, result.status, result.body())
         self._admitted[connection] = _Admission(result, e2e)
         return None
 
     def _select_subprotocol(self, connection: ServerConnection, subprotocols: Sequence[Subprotocol]) -> Subprotocol | None:
         admission = self._admitted.get(connection)
-        if admission is None or self.faults.enabled(FaultName.SUBPROTOCOL_NOT_ECHOED):
+        refused = self._refused.get(connection)
+        if self.faults.enabled(FaultName.SUBPROTOCOL_NOT_ECHOED):
             return None
-        selected = admission.user.subprotocol
+        selected = admission.user.subprotocol if admission is not None else refused.subprotocol if refused is not None else None
         return Subprotocol(selected) if selected is not None and selected in subprotocols else None
 
     def _hello(self, conn: ClientConnection) -> dict[str, Any]:
@@ -267,7 +311,7 @@ class MockServer:
                 "user_id": user_id,
                 "connection_id": conn.connection_id,
                 "e2e": conn.e2e.as_json(),
-                "features": {"scenarios": conn.e2e.active, "query_token": not production},
+                "features": {"scenarios": conn.e2e.active and self.engine.offers_scenarios, "query_token": not production},
                 "environment": self.config.environment.name.value,
                 "agents": list(self.registry.names),
                 "server_version": __version__,
@@ -277,6 +321,10 @@ class MockServer:
     # --- message loop -------------------------------------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
+        refused = self._refused.pop(ws, None)
+        if refused is not None:
+            await self._refuse_after_upgrade(ws, refused)
+            return
         admission = self._admitted.pop(ws, None)
         if admission is None:  # process_request admits every upgrade it lets through; never expected
             await ws.close(1011, "connection was not authenticated")
@@ -297,13 +345,21 @@ class MockServer:
             await self.fanout.leave(conn.user_id)
             await conn.stop()
 
+    async def _refuse_after_upgrade(self, ws: ServerConnection, rejection: AuthRejection) -> None:
+        """The ``accept_then_close`` variant: the refusal as the connection's only frame, then close 1008."""
+        try:
+            await ws.send(json.dumps(error_frame(ErrorCode.AUTH_FAILED, rejection.message, variants=self.variants)))
+            await ws.close(POLICY_VIOLATION, "authentication failed")
+        except ConnectionClosed:
+            pass
+
     def _on_frame(self, conn: ClientConnection, message: str | bytes) -> None:
         """Handle one frame without awaiting anything: answers are queued, runs are tasks."""
         if isinstance(message, bytes) and not self.faults.enabled(FaultName.BINARY_FRAME_CRASHES_HANDLER):
             if self.faults.enabled(FaultName.BINARY_FRAME_CLOSES_1003):
                 conn.close(UNSUPPORTED_DATA, "binary frames are not supported")
             else:
-                conn.send_frame(error_frame(ErrorCode.BINARY_NOT_SUPPORTED, "binary frames are not supported; send JSON text"))
+                conn.send_frame(error_frame(ErrorCode.BINARY_NOT_SUPPORTED, "binary frames are not supported; send JSON text", variants=self.variants))
             return
         text: str = message  # type: ignore[assignment]  # bytes get here only under the crash fault, and crash below
         if text.startswith(BOM):  # some clients prefix a UTF-8 byte-order mark; JSON forbids it
@@ -312,11 +368,11 @@ class MockServer:
             parsed = parse_client_message(text, self.faults)
             self._dispatch(conn, parsed)
         except ProtocolError as exc:
-            conn.send_frame(error_frame(exc.code, exc.message, run_id=exc.run_id, details=exc.details))
+            conn.send_frame(error_frame(exc.code, exc.message, run_id=exc.run_id, details=exc.details, variants=self.variants))
 
     def _dispatch(self, conn: ClientConnection, message: Ping | StartAgent | Ignored) -> None:
         if isinstance(message, Ping):
-            if not self.faults.enabled(FaultName.NO_PONG):
+            if not (self.faults.enabled(FaultName.NO_PONG) or self.variants.enabled(VariantName.NO_PONG)):
                 conn.send_frame(pong_frame())
         elif isinstance(message, StartAgent):
             self.engine.start(RunRequest(conn.user_id, message, e2e_active=conn.e2e.active))

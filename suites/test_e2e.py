@@ -33,6 +33,8 @@ async def test_e2e_env_fallback_detected(wsagent: Case, wsagent_e2e_env: Target)
 @pytest.mark.requirement("E2E-2", "SEC-2")
 @pytest.mark.parametrize("kind", ["expired", "alg_none", "wrong_iss", "missing"])
 async def test_bad_token_with_e2e_headers_still_refused(wsagent: Case, kind: str) -> None:
+    """The same token without the headers first (a control): accepted there too, it is AUTH-1's defect, not E2E's."""
+    await wsagent.connect(token=kind, e2e=False)
     await wsagent.connect(token=kind, e2e=True)
     wsagent.check()
 
@@ -40,6 +42,7 @@ async def test_bad_token_with_e2e_headers_still_refused(wsagent: Case, kind: str
 @pytest.mark.requirement("E2E-2")
 async def test_bad_token_with_e2e_headers_refused_in_production(wsagent: Case, wsagent_production: Target) -> None:
     wsagent.use(wsagent_production)
+    await wsagent.connect(token="wrong_iss", e2e=False)
     await wsagent.connect(token="wrong_iss", e2e=True)
     wsagent.check()
 

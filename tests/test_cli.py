@@ -111,7 +111,7 @@ def test_run_help_lists_every_setting_with_variable_and_default_and_the_exit_cod
 
 def test_serve_help_describes_every_option() -> None:
     entries = described(wsagent("serve", "--help").stdout)
-    assert sorted(entries) == ["--environment", "--fault", "--host", "--list-faults", "--port", "--redis", "--replicas", "-h"]
+    assert sorted(entries) == ["--environment", "--fault", "--host", "--list-faults", "--list-variants", "--port", "--redis", "--replicas", "--variant", "-h"]
     assert all(len(re.sub(r"^[A-Z_]+ ", "", text).split()) >= 3 for text in entries.values()), entries
 
 
@@ -197,18 +197,19 @@ def test_selftest_matrix_fits_120_columns_with_whole_ids(tmp_path: Path) -> None
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     (tmp_path / "test_rows.py").write_text(
         "import json\nimport pytest\n\n\n"
-        "@pytest.mark.parametrize('fault', ['(none)', 'completed_before_tool_completed', 'fresh_execution_id_on_completion'])\n"
+        "@pytest.mark.parametrize('fault', ['completed_before_tool_completed', 'fresh_execution_id_on_completion'])\n"
         "def test_row(fault, record_property):\n"
-        "    breaks = {} if fault == '(none)' else {'EVT-3': 'FAILED', 'SEC-2': 'FAILED'}\n"
-        "    record_property('selftest', json.dumps({'fault': fault, 'breaks': breaks, 'grades': {'AUTH-1': 'OK', **breaks}}))\n"
+        "    breaks = {'EVT-3': 'FAILED', 'SEC-2': 'FAILED'}\n"
+        "    row = {'kind': 'fault', 'row': fault, 'declared': breaks, 'grades': {'AUTH-1': 'OK', **breaks}, 'unexpected': {}}\n"
+        "    record_property('selftest', json.dumps(row))\n"
     )
     cmd = [sys.executable, "-m", "pytest", "-p", "tests.conftest", "-p", "no:cacheprovider", "-q", "-c", str(tmp_path / "pytest.ini"), str(tmp_path)]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=user_env(COLUMNS="200"), timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    table = done.stdout.split("the fault declares it)\n")[1].split("mutation score")[0].splitlines()
+    table = done.stdout.split("fault-injection matrix: * = the fault declares the ID\n")[1].split("mutation score")[0].splitlines()
     assert max(len(line) for line in table) <= 120
     headers = [line.split()[1:] for line in table if line.startswith("fault ")]
     assert len(headers) > 1
     assert [i for header in headers for i in header] == list(CATALOG)
     assert "fresh_execution_id_on_completion" in [line.split()[0] for line in table if line]
-    assert done.stdout.splitlines()[-2] == "mutation score: 2/2 faults caught (100%); false failures: 0"
+    assert "mutation score: 2/2 faults caught (100%); 2/2 raise no undeclared alarm" in done.stdout.splitlines()

@@ -186,3 +186,14 @@ def test_a_loopback_target_is_local_and_a_remote_one_is_not() -> None:
 
     assert [target(u).local for u in ("ws://127.0.0.1:9/ws", "ws://localhost:9/ws", "ws://[::1]:9/ws", "ws://127.0.0.2/ws")] == [True] * 4
     assert not target("wss://staging.example.com/ws").local
+
+
+def test_a_bad_token_accepted_with_and_without_e2e_headers_is_auth1s_not_e2e2s() -> None:
+    """The E2E-2 case sends the token without the headers first: accepted both ways, E2E mode skipped nothing."""
+    script = Script().connect("x1", None, token="expired").connect("x2", None, token="expired", e2e=True)
+    verdict = judge_case(script.transcript, DEV, ("E2E-2",))
+    assert verdict.grade("E2E-2") is SKIPPED
+    assert "without the E2E headers too: AUTH-1's finding" in verdict.of("E2E-2")[0].message
+    refused_plain = Script().connect("x1", None, token="expired", status=403, body='{"error_code":"AUTH_FAILED","message":"no"}')
+    refused_plain.connect("x2", None, token="expired", e2e=True)
+    assert judge_case(refused_plain.transcript, DEV, ("E2E-2",)).grade("E2E-2") is NS

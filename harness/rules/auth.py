@@ -217,6 +217,12 @@ def e2e_detected(view: View, ctx: Context) -> Iterator[Finding]:
 
 @rule("E2E-2")
 def e2e_never_skips_auth(view: View, ctx: Context) -> Iterator[Finding]:
+    """A bad token with the E2E headers must be refused. When the case also sent the same kind of token without them
+    (a control) and that opened a session too, the target skips the check whatever the headers: AUTH-1's defect,
+    not E2E mode's, and E2E-2 is SKIPPED with that reason (PROTOCOL §8: one defect, one ID)."""
+    accepted_plain = {
+        token_kind(conn) for conn in view.conns.values() if not conn.note.get("e2e") and not conn.e2e_active and _granted(conn)
+    }
     for conn in view.conns.values():
         kind = token_kind(conn)
         if kind == "valid" or kind in AUTH5_KINDS:
@@ -227,10 +233,18 @@ def e2e_never_skips_auth(view: View, ctx: Context) -> Iterator[Finding]:
         grade, what, granted = judged
         if not (conn.note.get("e2e") or (granted and conn.e2e_active)):
             continue
+        if granted and kind in accepted_plain:
+            yield finding("E2E-2", Grade.SKIPPED, f"a {kind} token opens a session without the E2E headers too: AUTH-1's finding, not E2E mode's", *_frames(conn))
+            continue
         if granted:
             grade = Grade.FAILED if ctx.production else Grade.NON_STRICT
             what += " with the E2E headers (E2E mode must never skip token verification)"
         yield finding("E2E-2", grade, f"{_describe(conn)} with E2E headers: {what}", *_frames(conn))
+
+
+def _granted(conn: Conn) -> bool:
+    judged = judge_rejection(conn)
+    return judged is not None and judged[2]
 
 
 def scenario_refusal(run: Run, code: str) -> tuple[Grade, str]:

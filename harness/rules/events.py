@@ -15,6 +15,7 @@ from typing import Any
 from harness.grades import Finding, Grade
 from harness.normalize import ENVELOPE, ERROR_TYPES, MISSING, envelope, envelope_value, table, table_value
 from harness.rules.base import Context, Limits, finding, rule
+from harness.rules.failures import slow_tool_honoured
 from harness.transcript import Record
 from harness.view import Run, View
 
@@ -385,7 +386,7 @@ def timeliness(view: View, ctx: Context) -> Iterator[Finding]:
         if run.scenario == "slow_tool" and run.refusal:
             yield finding("EVT-7", Grade.SKIPPED, f"{_label(run)}: slow_tool refused, so the heartbeat clause cannot be checked", run.start.seq)
         elif run.scenario == "slow_tool" and run.frames:
-            yield _heartbeat_during_slow_tool(run)
+            yield _heartbeat_during_slow_tool(run, ctx)
 
 
 def _longest_silence(run: Run, end: float | None) -> tuple[float, int]:
@@ -403,10 +404,13 @@ def _longest_silence(run: Run, end: float | None) -> tuple[float, int]:
     return gap, where
 
 
-def _heartbeat_during_slow_tool(run: Run) -> Finding:
+def _heartbeat_during_slow_tool(run: Run, ctx: Context) -> Finding:
     executing = next((r for r in run.frames if r.type == "tool_executing"), None)
     if executing is None:
         return finding("EVT-7", Grade.FAILED, f"{_label(run)}: slow_tool run has no tool_executing", run.start.seq)
+    if not slow_tool_honoured(run, ctx) and any(r.type == "tool_completed" for r in run.frames):
+        # the tool was not slow: no silence for a heartbeat to fill (an ignored hook is FAIL-4's finding)
+        return finding("EVT-7", Grade.SKIPPED, f"{_label(run)}: the slow_tool scenario's tool was not slow, so no heartbeat was owed", run.start.seq)
     eid = table_value(executing.frame, "execution_id")
     done = next((r for r in run.frames if r.type == "tool_completed" and table_value(r.frame, "execution_id") == eid), None)
     until = done.t if done else (run.ended_at or float("inf"))
