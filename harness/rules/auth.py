@@ -234,7 +234,7 @@ def e2e_never_skips_auth(view: View, ctx: Context) -> Iterator[Finding]:
         if not (conn.note.get("e2e") or (granted and conn.e2e_active)):
             continue
         if granted and kind in accepted_plain:
-            yield finding("E2E-2", Grade.SKIPPED, f"a {kind} token opens a session without the E2E headers too: AUTH-1's finding, not E2E mode's", *_frames(conn))
+            yield finding("E2E-2", Grade.SKIPPED, f"the {kind} token opens a session without the E2E headers too: AUTH-1's finding, not E2E mode's", *_frames(conn))
             continue
         if granted:
             grade = Grade.FAILED if ctx.production else Grade.NON_STRICT
