@@ -116,15 +116,22 @@ def test_serve_help_describes_every_option() -> None:
 
 
 def test_ctrl_c_ends_on_a_line_of_its_own_and_in_both_reports(tmp_path: Path) -> None:
+    """A user's Ctrl-C, whatever the test runner's own signals: a runner started in the background (``cmd &``) has
+    SIGINT ignored, and its children would inherit that, so the command gets the terminal's default back."""
     cmd = [sys.executable, "-m", "harness.cli", "run", "--no-html", "--report-dir", str(tmp_path)]
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=user_env(PYTHONUNBUFFERED="1"), start_new_session=True) as child:
+
+    def as_from_a_terminal() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    popen = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "env": user_env(PYTHONUNBUFFERED="1")}
+    with subprocess.Popen(cmd, **popen, start_new_session=True, preexec_fn=as_from_a_terminal) as child:  # type: ignore[call-overload]
         assert child.stdout is not None
         seen = b""
         while not seen.endswith(b"."):  # the first progress dot: cases are running
             seen += child.stdout.read(1) or pytest.fail(f"wsagent run ended before any case: {seen.decode()}")
         os.killpg(child.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
         output = (seen + child.stdout.read()).decode()
-    assert child.returncode == 130
+    assert child.returncode == 130, output[-2000:]
     assert "wsagent: interrupted; no verdict" in output.splitlines(), output[-2000:]
     assert "\n**Run aborted, not a verdict:** interrupted (Ctrl-C) (exit 130). " in (tmp_path / "conformance.md").read_text()
 
