@@ -9,9 +9,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from harness.rules import Context
 from harness.transcript import Direction, Kind, Transcript
 
 STAMP = "2026-11-25T10:00:{:06.3f}+00:00"
+
+AUTH_BODY = json.dumps({"error_code": "AUTH_FAILED", "message": "token expired"})
+DEV = Context()
+PROD = Context(environment="production")
+E2E_ON = {"active": True, "source": "headers"}
+"""The contexts and the AUTH_FAILED body the rule tests judge in; E2E_ON is an active E2E state from headers."""
 
 
 def stamp(seconds: float) -> str:
@@ -124,3 +131,52 @@ class Script:
         """A start message and a correct run answering it."""
         self.start(conn, run_id, thread_id)
         return self.recv_all(conn, canonical_run(user, run_id, thread_id, **kw))
+
+
+# --- transcripts the rule tests share ------------------------------------------------------------------------------
+
+
+def good(run_id: str = "thread_a_run_1", thread_id: str = "thread_a", user: str = "alice", conn: str = "a1") -> Script:
+    return Script().connect(conn, user).run(conn, user, run_id, thread_id)
+
+
+def with_frames(frames: list[dict], *, user: str = "alice", uses_tools: bool = True, scenario: str | None = None, e2e: bool = False) -> Script:
+    script = Script().connect("a1", user, e2e=e2e, greeting=hello(user, E2E_ON if e2e else None, scenarios=e2e))
+    script.start("a1", "thread_a_run_1", "thread_a", scenario=scenario, uses_tools=uses_tools)
+    return script.recv_all("a1", frames)
+
+
+def run_frames(**kw: object) -> list[dict]:
+    return canonical_run("alice", "thread_a_run_1", "thread_a", **kw)  # type: ignore[arg-type]
+
+
+def error(code: str, run_id: str | None = "thread_a_run_1") -> dict:
+    frame = {"type": "error", "error_code": code, "message": code.lower().replace("_", " ")}
+    if run_id:
+        frame["run_id"] = run_id
+    return frame
+
+
+def server_threads(thread_a: str, thread_b: str) -> Script:
+    script = Script().connect("a1", "alice").connect("b1", "bob")
+    script.start("a1", "ra", None).start("b1", "rb", None)
+    script.recv_all("a1", canonical_run("alice", "ra", thread_a))
+    return script.recv_all("b1", canonical_run("bob", "rb", thread_b))
+
+
+def leaver_and_stayer(stayer_end: dict) -> Script:
+    script = Script().connect("a1", "alice").connect("b1", "bob")
+    script.start("b1", "thread_b_run_1", "thread_b").start("a1", "thread_a_run_1", "thread_a").close("a1")
+    frames = canonical_run("bob", "thread_b_run_1", "thread_b")
+    return script.recv_all("b1", frames[:-1] + [stayer_end]).health()
+
+
+def scenario(name: str, frames: list[dict]) -> Script:
+    return with_frames(frames, scenario=name, e2e=True)
+
+
+def probe(kind: str, answer: list[dict], *, text: str = "{not json", close: int | None = None, pong: bool = True) -> Script:
+    script = Script().connect("a1", "alice").send("a1", text, note={"probe": kind})
+    if close is not None:
+        return script.close("a1", close, by="server")
+    return script.send("a1", {"type": "ping"}).recv_all("a1", answer + ([{"type": "pong"}] if pong else []))

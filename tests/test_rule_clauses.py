@@ -20,9 +20,9 @@ from harness.grades import Grade
 from harness.judge import judge
 from harness.rules import Context
 from harness.transcript import TOKEN
-from tests.scripts import Script, canonical_run, hello
-from tests.test_rules import (
-    AUTH_BODY, DEV, E2E_ON, PROD, error, good, leaver_and_stayer, probe, run_frames, scenario, server_threads, with_frames,
+from tests.scripts import (
+    AUTH_BODY, DEV, E2E_ON, PROD, Script, canonical_run, error, good, hello, leaver_and_stayer, probe, run_frames, scenario,
+    server_threads, with_frames,
 )
 
 OK, NS, FAILED, SKIPPED = Grade.OK, Grade.NON_STRICT, Grade.FAILED, Grade.SKIPPED

@@ -22,13 +22,12 @@ from harness.normalize import EVENTS
 from harness.rules import RULES, Context
 from harness.rules.events import _clean, field_problems
 from harness.transcript import TOKEN, Transcript
-from tests.scripts import Script, canonical_run, hello
+from tests.scripts import (
+    AUTH_BODY, DEV, E2E_ON, PROD, Script, canonical_run, error, good, hello, leaver_and_stayer, probe, run_frames, scenario,
+    server_threads, with_frames,
+)
 
 OK, NS, FAILED, SKIPPED = Grade.OK, Grade.NON_STRICT, Grade.FAILED, Grade.SKIPPED
-AUTH_BODY = json.dumps({"error_code": "AUTH_FAILED", "message": "token expired"})
-E2E_ON = {"active": True, "source": "headers"}
-DEV = Context()
-PROD = Context(environment="production")
 
 
 @dataclass(frozen=True)
@@ -51,25 +50,12 @@ def case(rule: str, grade: Grade, context: Context = DEV) -> Callable[[Callable[
     return register
 
 
-def good(run_id: str = "thread_a_run_1", thread_id: str = "thread_a", user: str = "alice", conn: str = "a1") -> Script:
-    return Script().connect(conn, user).run(conn, user, run_id, thread_id)
 
 
-def with_frames(frames: list[dict], *, user: str = "alice", uses_tools: bool = True, scenario: str | None = None, e2e: bool = False) -> Script:
-    script = Script().connect("a1", user, e2e=e2e, greeting=hello(user, E2E_ON if e2e else None, scenarios=e2e))
-    script.start("a1", "thread_a_run_1", "thread_a", scenario=scenario, uses_tools=uses_tools)
-    return script.recv_all("a1", frames)
 
 
-def run_frames(**kw: object) -> list[dict]:
-    return canonical_run("alice", "thread_a_run_1", "thread_a", **kw)  # type: ignore[arg-type]
 
 
-def error(code: str, run_id: str | None = "thread_a_run_1") -> dict:
-    frame = {"type": "error", "error_code": code, "message": code.lower().replace("_", " ")}
-    if run_id:
-        frame["run_id"] = run_id
-    return frame
 
 
 # --- AUTH -------------------------------------------------------------------------------------------------------
@@ -415,11 +401,6 @@ def second_tab_starved() -> Script:
     return script.recv_all("a1", canonical_run("alice", "thread_a_run_1", "thread_a"))
 
 
-def server_threads(thread_a: str, thread_b: str) -> Script:
-    script = Script().connect("a1", "alice").connect("b1", "bob")
-    script.start("a1", "ra", None).start("b1", "rb", None)
-    script.recv_all("a1", canonical_run("alice", "ra", thread_a))
-    return script.recv_all("b1", canonical_run("bob", "rb", thread_b))
 
 
 @case("ISO-3", OK)
@@ -432,11 +413,6 @@ def server_threads_collide() -> Script:
     return server_threads("thread_1", "thread_1")
 
 
-def leaver_and_stayer(stayer_end: dict) -> Script:
-    script = Script().connect("a1", "alice").connect("b1", "bob")
-    script.start("b1", "thread_b_run_1", "thread_b").start("a1", "thread_a_run_1", "thread_a").close("a1")
-    frames = canonical_run("bob", "thread_b_run_1", "thread_b")
-    return script.recv_all("b1", frames[:-1] + [stayer_end]).health()
 
 
 @case("ISO-4", OK)
@@ -468,8 +444,6 @@ def slow_runs_refused() -> Script:
 # --- FAIL -------------------------------------------------------------------------------------------------------
 
 
-def scenario(name: str, frames: list[dict]) -> Script:
-    return with_frames(frames, scenario=name, e2e=True)
 
 
 @case("FAIL-1", OK)
@@ -534,11 +508,6 @@ def scenario_refused_without_hooks() -> Script:
 # --- ROB --------------------------------------------------------------------------------------------------------
 
 
-def probe(kind: str, answer: list[dict], *, text: str = "{not json", close: int | None = None, pong: bool = True) -> Script:
-    script = Script().connect("a1", "alice").send("a1", text, note={"probe": kind})
-    if close is not None:
-        return script.close("a1", close, by="server")
-    return script.send("a1", {"type": "ping"}).recv_all("a1", answer + ([{"type": "pong"}] if pong else []))
 
 
 @case("ROB-1", OK)

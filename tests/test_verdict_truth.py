@@ -18,9 +18,8 @@ from harness.judge import judge, judge_case
 from harness.targets import Target
 from harness.tokens import TokenSource
 from harness.view import View
-from tests.scripts import Script, canonical_run, hello
+from tests.scripts import DEV, E2E_ON, PROD, Script, canonical_run, error, hello
 from tests.test_hostile import SECRET, run_harness, ws_target
-from tests.test_rules import DEV, E2E_ON, PROD, error
 
 OK, NS, FAILED, SKIPPED = Grade.OK, Grade.NON_STRICT, Grade.FAILED, Grade.SKIPPED
 AUTH_FAILED_FRAME = {"type": "error_message", "error_code": "AUTH_FAILED", "error_message": "Authentication failed: token invalid"}
