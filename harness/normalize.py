@@ -20,6 +20,7 @@ __all__ = [
     "ERROR_TYPES",
     "EVENTS",
     "MISSING",
+    "RUN_TYPES",
     "ErrorView",
     "Lookup",
     "envelope",
@@ -34,6 +35,8 @@ EVENTS: Final = ("agent_started", "agent_thinking", "tool_executing", "tool_comp
 ERROR_TYPES: Final = ("error", "error_message")
 ENVELOPE: Final = ("type", "run_id", "thread_id", "user_id", "agent_name", "timestamp")
 KNOWN_TYPES: Final = frozenset(EVENTS + ERROR_TYPES + ("connection_established", "pong", "heartbeat"))
+RUN_TYPES: Final = frozenset(EVENTS + ERROR_TYPES)
+"""Frames that belong to a run: the five events, and errors (about a run when they carry its ``run_id``)."""
 
 
 class _Missing:

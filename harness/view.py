@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from harness.normalize import ERROR_TYPES, EVENTS, KNOWN_TYPES, MISSING, envelope_value, error_view, run_id_of, table_value
+from harness.normalize import ERROR_TYPES, EVENTS, KNOWN_TYPES, MISSING, RUN_TYPES, envelope_value, error_view, run_id_of, table_value
 from harness.transcript import Direction, Kind, Record, Transcript
 
 __all__ = ["Conn", "Run", "View"]
 
-RUN_TYPES = frozenset(EVENTS + ERROR_TYPES)
 
 
 @dataclass

@@ -12,18 +12,15 @@ from collections.abc import Callable, Iterator
 from harness.grades import Finding, Grade
 from harness.normalize import MISSING, error_view, run_id_of, table_value
 from harness.rules.base import Context, finding, rule
-from harness.view import Run, View
+from harness.view import Run, View, error_code
 
 REFUSALS = ("E2E_NOT_ALLOWED", "UNKNOWN_SCENARIO")
 
 
 def refusal_code(run: Run) -> str | None:
     """The refusal code when the run was refused as a scenario the target does not offer here."""
-    if run.refusal:
-        err = error_view(run.frames[0].frame)
-        if err is not None and err.code in REFUSALS:
-            return str(err.code)
-    return None
+    code = error_code(run.frames[0]) if run.refusal else None
+    return str(code) if code in REFUSALS else None
 
 
 def no_hooks_reason(run: Run, ctx: Context) -> str | None:

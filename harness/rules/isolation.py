@@ -10,11 +10,11 @@ from collections.abc import Hashable, Iterator
 from typing import Any
 
 from harness.grades import Finding, Grade
-from harness.normalize import MISSING, envelope_value, run_id_of, table_value
+from harness.normalize import MISSING, RUN_TYPES, envelope_value, run_id_of, table_value
 from harness.rules.base import Context, finding, rule
 from harness.rules.failures import no_hooks_reason, scenario_runs
 from harness.transcript import Record
-from harness.view import RUN_TYPES, Conn, Run, View, event_key
+from harness.view import Conn, Run, View, event_key
 
 
 def foreign_frames(view: View, conn: Conn) -> list[tuple[Record, str]]:
