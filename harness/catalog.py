@@ -10,10 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 
-__all__ = ["AREAS", "CATALOG", "CONTRACT_VERSION", "Area", "Requirement", "requirement", "selection"]
+__all__ = ["AREAS", "CATALOG", "CONTRACT_VERSION", "SUITES", "Area", "Requirement", "requirement", "selection"]
 
 CONTRACT_VERSION = "v1"
+SUITES = Path(__file__).resolve().parent.parent / "suites"
+"""wsagent's own cases, installed beside this package; found by path, not by importing ``suites``, which a folder
+of that name in the user's working directory could shadow."""
 
 
 class Area(str, Enum):

@@ -30,7 +30,7 @@ from typing import Any, NoReturn
 from harness import __version__
 from harness.allure_install import HtmlUnavailable
 from harness.allure_report import build_html
-from harness.catalog import CATALOG, CONTRACT_VERSION, selection
+from harness.catalog import CATALOG, CONTRACT_VERSION, SUITES, selection
 from harness.collector import ABORTED_FILE
 from harness.config import OPTIONS, RUN_GIVEN, Option, safe_url
 from harness.errors import ConfigError
@@ -49,10 +49,6 @@ PYTEST_USAGE_ERROR = 4
 
 PLUGIN_ONLY = ("--wsagent-only", "--wsagent-progress")
 """The plugin's options that are not settings of :data:`harness.config.OPTIONS`."""
-
-SUITES = Path(__file__).resolve().parent.parent / "suites"
-"""wsagent's own cases, installed beside this package; found by path, not by importing ``suites``, which a folder
-of that name in the user's working directory could shadow."""
 
 RUN_EPILOG = """\
 Each setting is taken from this command line, else its environment variable, else its default; pytest's

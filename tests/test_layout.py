@@ -67,3 +67,9 @@ def test_locust_and_gevent_stay_out_of_the_plugin_the_judge_and_the_cli() -> Non
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('locust', 'gevent')))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_plugin_wires_and_the_cli_drives_neither_imports_the_other() -> None:
+    """pytest's plugin and the `wsagent` command share modules, never each other."""
+    assert "harness.cli" not in imported_modules(ROOT / "harness" / "plugin.py")
+    assert "harness.plugin" not in imported_modules(ROOT / "harness" / "cli.py")
