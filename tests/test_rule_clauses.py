@@ -44,11 +44,17 @@ class Clause:
 CLAUSES: list[Clause] = []
 
 
+def add(name: str, build: Callable[[], Script], expect: dict[str, Grade | None], context: Context = DEV) -> None:
+    """The one way a clause is registered: a transcript builder and the grade each listed ID must get. A hand-written
+    builder uses it through :func:`clause`; a table of small variations calls it once per row."""
+    CLAUSES.append(Clause(name, build, expect, context))
+
+
 def clause(*expect: tuple[str, Grade | None], context: Context = DEV) -> Callable[[Callable[[], Script]], Callable[[], Script]]:
-    """Register the decorated transcript builder with the grade each listed ID must get."""
+    """Register the decorated transcript builder under its own name."""
 
     def register(build: Callable[[], Script]) -> Callable[[], Script]:
-        CLAUSES.append(Clause(build.__name__, build, dict(expect), context))
+        add(build.__name__, build, dict(expect), context)
         return build
 
     return register
@@ -173,9 +179,9 @@ EVT6_STAMPS: list[tuple[str, Callable[[list[dict]], object], dict[str, Grade | N
 ]
 
 for _name, _edits, _grade in EVT4_FIELDS:
-    CLAUSES.append(Clause(f"evt4_{_name}", lambda e=_edits: with_frames(edited(*e)), {"EVT-4": _grade}))
+    add(f"evt4_{_name}", lambda e=_edits: with_frames(edited(*e)), {"EVT-4": _grade})
 for _name, _change, _expect in EVT4_LAYOUTS + EVT6_STAMPS:
-    CLAUSES.append(Clause(_name, lambda c=_change: with_frames(reshaped(c)), _expect))
+    add(_name, lambda c=_change: with_frames(reshaped(c)), _expect)
 
 
 # --- EVT-1, 2, 3, 5, 8: kinds, order, pairing, ids, duplicates ----------------------------------------------------
@@ -494,7 +500,7 @@ FAIL1_CARRIES_ON: list[tuple[str, Callable[[Script], object], Grade]] = [
         "b1", canonical_run("bob", "thread_b_run_1", "thread_b")[:-1]), OK),
 ]
 for _name, _step, _grade in FAIL1_CARRIES_ON:
-    CLAUSES.append(Clause(f"fail1_{_name}", lambda s=_step: resolution_error_then(s), {"FAIL-1": _grade}))
+    add(f"fail1_{_name}", lambda s=_step: resolution_error_then(s), {"FAIL-1": _grade})
 
 
 @clause(("FAIL-1", OK), ("FAIL-4", OK))
@@ -807,7 +813,7 @@ SEC2: list[tuple[str, Callable[[], Script], Grade]] = [
     ("token_in_the_selected_subprotocol", subprotocol_echoed_in_headers, OK),
 ]
 for _name, _build, _grade in SEC2:
-    CLAUSES.append(Clause(f"sec2_{_name}", _build, {"SEC-2": _grade}))
+    add(f"sec2_{_name}", _build, {"SEC-2": _grade})
 
 
 # --- AUTH, E2E ---------------------------------------------------------------------------------------------------
@@ -823,10 +829,10 @@ AUTH1_REFUSALS: list[tuple[str, dict[str, Any], Grade | None]] = [
 OVERSIZED: list[tuple[int | None, Grade]] = [(400, NS), (413, NS), (431, NS), (None, NS), (500, FAILED)]  # Decision 2
 
 for _name, _kw, _grade in AUTH1_REFUSALS:
-    CLAUSES.append(Clause(f"auth1_{_name}", lambda kw=_kw: Script().connect("x", None, token="expired", **kw), {"AUTH-1": _grade}))
+    add(f"auth1_{_name}", lambda kw=_kw: Script().connect("x", None, token="expired", **kw), {"AUTH-1": _grade})
 for _status, _grade in OVERSIZED:
     _build = lambda st=_status: Script().connect("x", None, token="oversized", status=st, body="too large")  # noqa: E731
-    CLAUSES.append(Clause(f"auth1_oversized_token_refused_with_{_status}", _build, {"AUTH-1": _grade}))
+    add(f"auth1_oversized_token_refused_with_{_status}", _build, {"AUTH-1": _grade})
 
 
 @clause(("AUTH-5", FAILED))
@@ -984,7 +990,7 @@ ROB_PROBES: list[tuple[str, Callable[[], Script], str, Grade]] = [
     ("invalid_utf8_closes_1008", lambda: probe("invalid_utf8", [], close=1008), "ROB-3", FAILED),
 ]
 for _name, _build, _rid, _grade in ROB_PROBES:
-    CLAUSES.append(Clause(f"rob_{_name}", _build, {_rid: _grade}))
+    add(f"rob_{_name}", _build, {_rid: _grade})
 
 
 @clause(("ROB-1", FAILED), ("ROB-6", None))
