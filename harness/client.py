@@ -41,14 +41,13 @@ from websockets.protocol import State
 
 from harness.ids import DEFAULT_RUN_ID, DEFAULT_THREAD_ID, IdPattern
 from harness.template import DEFAULT_START_TEMPLATE, StartTemplate
-from harness.normalize import ERROR_TYPES, RUN_TYPES, run_id_of
+from harness.normalize import ERROR_TYPES, RUN_TYPES, TERMINAL_TYPES, run_id_of
 from harness.transcript import Direction, Kind, Record, Redactor, Transcript, b64url
 
 __all__ = ["AUTO", "Connection", "RunHandle", "Session"]
 
 Transport = Literal["bearer", "subprotocol", "subprotocol_raw", "query", "none"]
 TRANSPORTS: Final = ("bearer", "subprotocol", "subprotocol_raw", "query", "none")
-TERMINAL_TYPES: Final = frozenset(("agent_completed", *ERROR_TYPES))
 BODY_LIMIT = 4096
 """Characters of a refusal body kept in the handshake record: enough for any AUTH_FAILED JSON."""
 

@@ -21,6 +21,7 @@ __all__ = [
     "EVENTS",
     "MISSING",
     "RUN_TYPES",
+    "TERMINAL_TYPES",
     "ErrorView",
     "Lookup",
     "envelope",
@@ -37,6 +38,8 @@ ENVELOPE: Final = ("type", "run_id", "thread_id", "user_id", "agent_name", "time
 KNOWN_TYPES: Final = frozenset(EVENTS + ERROR_TYPES + ("connection_established", "pong", "heartbeat"))
 RUN_TYPES: Final = frozenset(EVENTS + ERROR_TYPES)
 """Frames that belong to a run: the five events, and errors (about a run when they carry its ``run_id``)."""
+TERMINAL_TYPES: Final = frozenset(("agent_completed", *ERROR_TYPES))
+"""Frames that end a run."""
 
 
 class _Missing:

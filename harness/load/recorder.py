@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import websocket
 
-from harness.client import TERMINAL_TYPES
+from harness.normalize import TERMINAL_TYPES
 from harness.ids import IdPattern
 from harness.template import StartTemplate
 from harness.normalize import run_id_of

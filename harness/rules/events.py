@@ -13,13 +13,12 @@ from itertools import islice
 from typing import Any
 
 from harness.grades import Finding, Grade
-from harness.normalize import ENVELOPE, ERROR_TYPES, MISSING, envelope, envelope_value, table, table_value
+from harness.normalize import ENVELOPE, MISSING, TERMINAL_TYPES, envelope, envelope_value, table, table_value
 from harness.rules.base import Context, Limits, finding, rule
 from harness.rules.failures import slow_tool_honoured
 from harness.transcript import Record
 from harness.view import Run, View
 
-TERMINAL_TYPES = ("agent_completed",) + ERROR_TYPES
 IDS = ("run_id", "thread_id", "user_id", "agent_name")
 
 
