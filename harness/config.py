@@ -192,9 +192,11 @@ class Given:
             raise self.error(name, str(exc)) from None
 
 
-def resolve(cli: Source, ini: Source, environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> HarnessConfig:
+def resolve(cli: Source, ini: Source, environ: Mapping[str, str] | None = None, cwd: Path | None = None, *,
+            mints_tokens: bool = True) -> HarnessConfig:
     """Resolve every option from its sources, in order of precedence (CLI > environment > profile > ini > default),
-    and validate the result. The profile is looked up from ``cwd`` (default: the working directory).
+    and validate the result. The profile is looked up from ``cwd`` (default: the working directory). A process that
+    mints no tokens (a load master, which only counts) needs no secret.
 
     A value on the command line is named as ``wsagent run`` spelled it when that command says it gave it
     (:data:`RUN_GIVEN`), else as pytest's option; a profile's as ``profile 'NAME' key KEY``.
@@ -225,14 +227,14 @@ def resolve(cli: Source, ini: Source, environ: Mapping[str, str] | None = None, 
         values[opt.name] = opt.default if value is None else value
         if value is not None:
             spelled[opt.name] = source
-    return _build(Given(values, spelled, run=run_given is not None), env, profile)
+    return _build(Given(values, spelled, run=run_given is not None), env, profile, mints_tokens)
 
 
-def _build(given: Given, env: Mapping[str, str], profile: Profile | None) -> HarnessConfig:
+def _build(given: Given, env: Mapping[str, str], profile: Profile | None, mints_tokens: bool) -> HarnessConfig:
     environment = given.parsed("environment", lambda value: _choice(value, ENVIRONMENTS))
     target = given.parsed("target", _url) or None
     token_file = given.parsed("token-file", _existing)
-    secret, source = _secret(given, env, environment, token_file, embedded=target is None)
+    secret, source = _secret(given, env, environment, token_file, embedded=target is None, mints_tokens=mints_tokens)
     production_target = given.parsed("production-target", _url) or None
     template = given.parsed("start-template", _template)
     ids = given.parsed("ids", lambda value: _choice(value, ID_MODES))
@@ -271,7 +273,8 @@ def _build(given: Given, env: Mapping[str, str], profile: Profile | None) -> Har
     )
 
 
-def _secret(given: Given, env: Mapping[str, str], environment: str, token_file: Path | None, *, embedded: bool) -> tuple[str | None, str]:
+def _secret(given: Given, env: Mapping[str, str], environment: str, token_file: Path | None, *,
+            embedded: bool, mints_tokens: bool) -> tuple[str | None, str]:
     """The signing secret and where it came from (a name, never the value).
 
     The embedded server needs no user secret: without one the harness makes a random one and hands it to both sides.
@@ -285,6 +288,8 @@ def _secret(given: Given, env: Mapping[str, str], environment: str, token_file: 
             return None, given.sources["token-file"]
         if embedded:
             return None, "a random secret shared with the embedded server"
+        if not mints_tokens:
+            return None, "none: this process mints no tokens"
         raise ConfigError(
             f"{exc}; or give the harness {given.spelling('secret')} ({BY_NAME['secret'].env}), "
             f"or {given.spelling('token-file')} with pre-issued tokens"

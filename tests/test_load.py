@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.cli import build_parser
 from harness.errors import ConfigError
 from harness.load.judging import Judging
+from harness.load.options import settings_from
 from harness.load.thresholds import parse_threshold, parse_thresholds
 from harness.transcript import Transcript
 from tests.scripts import Script, canonical_run
@@ -128,6 +130,18 @@ def test_a_misconfigured_load_stops_with_one_line(tmp_path: Path, args: list[str
     assert len(lines) == 1
     assert lines[0].startswith("wsagent: ")
     assert says in lines[0]
+
+
+def test_a_master_mints_no_tokens_so_needs_no_secret_but_a_worker_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The master only counts what its workers report: a staging target's secret is the workers' business."""
+    for name in [n for n in os.environ if n.startswith(("JWT_SECRET", "WSAGENT_"))]:
+        monkeypatch.delenv(name)
+    common = ["load", "--target", "wss://staging.example/ws", "--environment", "staging", "--users", "2",
+              "--run-time", "1s"]
+    master = settings_from(build_parser().parse_args([*common, "--master"]))
+    assert master.config.secret is None
+    with pytest.raises(ConfigError, match="JWT_SECRET_KEY"):
+        settings_from(build_parser().parse_args([*common, "--worker"]))
 
 
 COOPERATION = """

@@ -102,7 +102,7 @@ def settings_from(args: argparse.Namespace) -> LoadSettings:
     """Validate the parsed arguments; :class:`ConfigError` (one line naming the option) for the first problem."""
     role = Role.MASTER if args.master else Role.WORKER if args.worker else Role.LOCAL
     given = {"target": args.target, "environment": args.environment, "profile": args.profile}
-    config = resolve(lambda opt: given.get(opt.name), lambda opt: None)
+    config = resolve(lambda opt: given.get(opt.name), lambda opt: None, mints_tokens=role != Role.MASTER)
     headless = not args.web and role != Role.WORKER
     users = args.users if args.users is not None else (0 if role == Role.WORKER else -1)
     if role != Role.WORKER and (users <= 0 and headless):
