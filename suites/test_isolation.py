@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import pytest
 
-from harness import Case
-from harness.normalize import run_id_of
+from harness import Case, RunHandle
+from harness.normalize import TERMINAL_TYPES, run_id_of
 from harness.transcript import Record
 from suites.waits import SLOW_TOOL_S
 
@@ -47,13 +47,16 @@ async def test_client_leaving_mid_run_harms_nobody(wsagent: Case) -> None:
     leaver = await wsagent.connect_ok(wsagent.user("leaver"), e2e=True)
     staying = await wsagent.start(stayer, request="keep going", scenario="slow_tool")
     leaving = await wsagent.start(leaver, request="leave now", scenario="slow_tool")
-    await leaver.wait_for(in_tool_or_ended(leaving.run_id), wsagent.config.timeout)
+    await leaver.wait_for(in_tool_or_ended(leaving), wsagent.config.timeout)
     await leaver.close()
     await stayer.wait_for_terminal(staying.run_id, wsagent.config.timeout + SLOW_TOOL_S)
     await wsagent.probe_health()
     wsagent.check()
 
 
-def in_tool_or_ended(run_id: str | None) -> Callable[[Record], bool]:
-    """The run is inside its (slow) tool, or it already ended (refused, say): either way the leaver may go."""
-    return lambda record: record.type in ("tool_executing", "agent_completed", "error") and run_id_of(record.frame) == run_id
+def in_tool_or_ended(run: RunHandle) -> Callable[[Record], bool]:
+    """The run is inside its (slow) tool, or it already ended (refused, say): either way the leaver may go. A run
+    whose id the server creates is the leaver's only run, so any of its frames after the start is this run's."""
+    kinds = TERMINAL_TYPES | {"tool_executing"}
+    return lambda record: record.type in kinds and record.seq > run.record.seq and (
+        run.run_id is None or run_id_of(record.frame) == run.run_id)
