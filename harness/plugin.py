@@ -171,6 +171,13 @@ def wsagent_e2e_env(pytestconfig: pytest.Config, wsagent_targets: Targets) -> Ta
     return _target_or_skip(pytestconfig, wsagent_targets.e2e_env)
 
 
+@pytest.fixture(scope="session")
+def wsagent_e2e_test_env(pytestconfig: pytest.Config, wsagent_targets: Targets) -> Target:
+    """A target running with the other E2E env fallback, ``E2E_TEST_ENV`` (E2E-1); skips with the reason when there
+    is none (only an embedded server can have it)."""
+    return _target_or_skip(pytestconfig, lambda: wsagent_targets.e2e_env("E2E_TEST_ENV"))
+
+
 def _target_or_skip(config: pytest.Config, make: Callable[[], Target | str]) -> Target:
     """An extra target, or a skip with the reason why there is none (a string from :class:`Targets`)."""
     target = _or_exit(config, make)
