@@ -277,8 +277,8 @@ def _check_claims(claims: Mapping[str, Any], settings: AuthSettings, faults: Fau
             raise TokenInvalid(f"{claim} must be a non-empty string")
     if _optional("iss", faults) and "iss" in claims and claims["iss"] != settings.issuer:
         raise TokenInvalid("wrong issuer")
-    audience = claims.get("aud")
-    if _optional("aud", faults) and "aud" in claims and settings.audience not in (audience if isinstance(audience, list) else [audience]):
+    audiences = claims.get("aud") if isinstance(claims.get("aud"), list) else [claims.get("aud")]
+    if _optional("aud", faults) and "aud" in claims and settings.audience not in audiences:
         raise TokenInvalid("wrong audience")
     if "type" in claims and claims["type"] != "access" and not faults.enabled(FaultName.TOKEN_TYPE_NOT_CHECKED):
         raise TokenInvalid("token type must be access")
@@ -303,7 +303,8 @@ def validate_token(token: str, settings: AuthSettings, faults: Faults = NO_FAULT
                 raise
             claims = _decode_with_fallback_secrets(token, settings, faults)
     except jwt.PyJWTError as exc:
-        if isinstance(exc, jwt.DecodeError) and faults.enabled(FaultName.MALFORMED_TOKEN_CRASHES):
+        undecodable = isinstance(exc, jwt.DecodeError) and not isinstance(exc, jwt.InvalidSignatureError)
+        if undecodable and faults.enabled(FaultName.MALFORMED_TOKEN_CRASHES):
             raise  # the handler's "cannot happen": the server answers the handshake with 500
         raise TokenInvalid(_reason(exc)) from None
     _check_claims(claims, settings, faults)

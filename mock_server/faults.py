@@ -169,8 +169,9 @@ CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fau
            "any HMAC algorithm is accepted (HS384, HS512), not only HS256"),
     *(_fault(F(f"{claim}_not_required"), {"AUTH-1": "FAILED"}, "auth.py",
              f"{claim} is optional: a claim-incomplete token without {claim} opens a session{also}")
-      for claim, also in (("sub", " (its user is read from the email claim)"), ("iat", ""), ("exp", " that never expires"),
-                          ("iss", " (iss is compared only when present)"), ("aud", " (aud is compared only when present)"))),
+      for claim, also in (("sub", " (its user is read from the email claim)"), ("iat", ""),
+                          ("exp", " that never expires"), ("iss", " (iss is compared only when present)"),
+                          ("aud", " (aud is compared only when present)"))),
     _fault(F.MALFORMED_TOKEN_CRASHES, {"AUTH-1": "FAILED"}, "auth.py",
            "a token that does not decode raises out of auth: the handshake gets HTTP 500 instead of 403 AUTH_FAILED"),
     _fault(F.QUERY_TOKEN_REFUSED_OUTSIDE_PRODUCTION, {"AUTH-2": "FAILED"}, "auth.py",
