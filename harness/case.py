@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import httpx
@@ -129,21 +129,39 @@ class Case:
         except ConfigError as exc:
             pytest.skip(f"needs the signing secret ({exc})")
 
-    async def connect(self, user: str | None = None, *, token: str = "valid", transport: Transport = "bearer", e2e: bool | None = None) -> Connection:
+    async def connect(
+        self,
+        user: str | None = None,
+        *,
+        token: str = "valid",
+        transport: Transport = "bearer",
+        e2e: bool | None = None,
+        e2e_headers: Sequence[tuple[str, str]] | None = None,
+        subprotocol_user: str | None = None,
+    ) -> Connection:
         """Open (or attempt) one connection; a refused handshake is recorded and returned, never raised (the
-        target's preflight, on its first connection, may stop the run: see :mod:`harness.preflight`)."""
+        target's preflight, on its first connection, may stop the run: see :mod:`harness.preflight`).
+
+        ``e2e_headers`` sends exactly these headers instead of the E2E set; ``subprotocol_user``'s valid token goes
+        in the ``jwt.`` entry of the ``bearer_and_subprotocol`` transport."""
         user = user if user is not None else self.user()
+        if e2e_headers is not None:
+            e2e = False
         if e2e is None:
             e2e = self.config.e2e == "headers"
-        elif e2e and self.config.e2e == "off":
+        elif (e2e or e2e_headers) and self.config.e2e == "off":
             pytest.skip("this case sends the E2E headers, and --wsagent-e2e is off")
         raw = self.token(user, token)
+        second = (subprotocol_user, self.token(subprotocol_user)) if subprotocol_user is not None else None
         session = self._session()
         if not session.started:
             await session.__aenter__()
         if not self.target.checked:
             await check_target(session, self.target, self.config)
-        conn = await session.connect(user if token == "valid" else None, raw, transport=transport, e2e=e2e, token_kind=token)
+        conn = await session.connect(
+            user if token == "valid" else None, raw, transport=transport, e2e=e2e, token_kind=token,
+            e2e_headers=e2e_headers, subprotocol_token=second,
+        )
         if conn.hello is not None and conn.hello.type in ERROR_TYPES:
             # refused after the upgrade (AUTH-1's tolerated form, a query token in production too): the verdict needs
             # the close that follows the error

@@ -26,7 +26,7 @@ import asyncio
 import itertools
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from ipaddress import ip_address
@@ -39,6 +39,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.http11 import Response
 from websockets.protocol import State
 
+from harness.e2e import default_headers, headers_count
 from harness.ids import DEFAULT_RUN_ID, DEFAULT_THREAD_ID, IdPattern
 from harness.template import DEFAULT_START_TEMPLATE, StartTemplate
 from harness.normalize import ERROR_TYPES, RUN_TYPES, TERMINAL_TYPES, run_id_of
@@ -46,8 +47,10 @@ from harness.transcript import Direction, Kind, Record, Redactor, Transcript, b6
 
 __all__ = ["AUTO", "Connection", "RunHandle", "Session"]
 
-Transport = Literal["bearer", "subprotocol", "subprotocol_raw", "query", "none"]
-TRANSPORTS: Final = ("bearer", "subprotocol", "subprotocol_raw", "query", "none")
+Transport = Literal["bearer", "subprotocol", "subprotocol_raw", "query", "bearer_and_subprotocol", "none"]
+TRANSPORTS: Final = ("bearer", "subprotocol", "subprotocol_raw", "query", "bearer_and_subprotocol", "none")
+"""``bearer_and_subprotocol``: the token in the Bearer header, and a second token (``subprotocol_token``) in a
+``jwt.<base64url>`` entry beside it (PROTOCOL §1: the header's token is used, the ``jwt.`` entry still selected)."""
 BODY_LIMIT = 4096
 """Characters of a refusal body kept in the handshake record: enough for any AUTH_FAILED JSON."""
 
@@ -179,17 +182,24 @@ class Session:
         e2e: bool | str = False,
         token_kind: str = "valid",
         label: str | None = None,
+        e2e_headers: Sequence[tuple[str, str]] | None = None,
+        subprotocol_token: tuple[str | None, str | None] | None = None,
     ) -> Connection:
         """Attempt one connection and record its handshake; refusals and network failures are returned, not raised.
 
         ``e2e`` sends the E2E headers (PROTOCOL §2); a string replaces the environment in ``X-Test-Environment``.
+        ``e2e_headers`` sends exactly these headers instead (the note records them, and whether they count).
+        ``subprotocol_token`` is the (user, token) of the ``jwt.`` entry of ``bearer_and_subprotocol``.
         The returned connection is ``accepted`` only when the upgrade succeeded; it then holds the first frame
         (normally ``connection_established``) in :attr:`Connection.hello`, awaited up to the open timeout.
         """
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, not {transport!r}")
-        redact = Redactor.for_token(token, self.secret)
-        url, headers, offered = self._request(token, transport, e2e)
+        second_user, second = subprotocol_token or (None, None)
+        redact = Redactor.for_token(token, self.secret, second)
+        url, headers, offered = self._request(token, transport, e2e, second)
+        if e2e_headers is not None:
+            headers += e2e_headers
         made: list[ClientConnection] = []
         ws: ClientConnection | None = None
         error: str | None = None
@@ -209,10 +219,14 @@ class Session:
         note = {
             "token": str(token_kind),
             "transport": transport,
-            "e2e": bool(e2e),
+            "e2e": bool(e2e) if e2e_headers is None else headers_count(e2e_headers),
             "offered": [redact(entry) for entry in offered],
             "path": urlsplit(self.url).path,
         }
+        if e2e_headers is not None:
+            note["e2e_headers"] = [list(pair) for pair in e2e_headers]
+        if transport == "bearer_and_subprotocol":
+            note["subprotocol_user"] = second_user
         conn = Connection(self, label or self._label(user), user, redact, ws)
         self.connections.append(conn)
         conn.handshake = self.transcript.add(conn.label, user, self.clock(), Direction.RECEIVED, Kind.HANDSHAKE, info=info, note=note)
@@ -254,22 +268,25 @@ class Session:
             **extra,
         )
 
-    def _request(self, token: str | None, transport: str, e2e: bool | str) -> tuple[str, list[tuple[str, str]], list[str]]:
-        """The URL, headers and offered subprotocols that carry ``token`` by ``transport``."""
+    def _request(
+        self, token: str | None, transport: str, e2e: bool | str, second: str | None = None
+    ) -> tuple[str, list[tuple[str, str]], list[str]]:
+        """The URL, headers and offered subprotocols that carry ``token`` by ``transport`` (``second``: the ``jwt.``
+        entry's token of ``bearer_and_subprotocol``)."""
         url = self.url
         headers = list(self.extra_headers.items())
         offered: list[str] = []
-        if transport in ("subprotocol", "subprotocol_raw"):
+        entry = {"subprotocol": token, "subprotocol_raw": token, "bearer_and_subprotocol": second}.get(transport)
+        if transport in ("subprotocol", "subprotocol_raw", "bearer_and_subprotocol"):
             offered.append("jwt-auth")
-            if token is not None:
-                offered.append(f"jwt.{b64url(token) if transport == 'subprotocol' else token}")
-        elif token is not None and transport == "bearer":
+            if entry is not None:
+                offered.append(f"jwt.{token if transport == 'subprotocol_raw' else b64url(entry)}")
+        if token is not None and transport in ("bearer", "bearer_and_subprotocol"):
             headers.append(("Authorization", f"Bearer {token}"))
         elif token is not None and transport == "query":
             url += ("&" if urlsplit(url).query else "?") + "token=" + quote(token, safe="")
         if e2e:
-            environment = e2e if isinstance(e2e, str) else self.environment
-            headers += [("X-Test-Type", "e2e"), ("X-Test-Environment", environment), ("X-E2E-Test", "true"), ("X-Test-Mode", "true")]
+            headers += default_headers(e2e if isinstance(e2e, str) else self.environment)
         return url, headers, offered
 
     def _network_options(self, url: str) -> dict[str, Any]:

@@ -105,6 +105,13 @@ def wsagent_e2e_env(wsagent_config: HarnessConfig, wsagent_targets: Targets) -> 
     return _target_or_skip(wsagent_config, wsagent_targets.e2e_env)
 
 
+@pytest.fixture(scope="session")
+def wsagent_e2e_test_env(wsagent_config: HarnessConfig, wsagent_targets: Targets) -> Target:
+    """A target running with the other E2E env fallback, ``E2E_TEST_ENV`` (E2E-1); skips with the reason when there
+    is none (only an embedded server can have it)."""
+    return _target_or_skip(wsagent_config, lambda: wsagent_targets.e2e_env("E2E_TEST_ENV"))
+
+
 def _target_or_skip(settings: HarnessConfig, make: Callable[[], Target | str]) -> Target:
     """An extra target, or a skip with the reason why there is none (a string from :class:`Targets`)."""
     target = stops.or_abort(settings, make)

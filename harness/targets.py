@@ -26,7 +26,10 @@ from harness.embedded import EmbeddedServer
 from harness.errors import TargetError
 from harness.tokens import TokenFactory, TokenSource, from_token_file
 
-__all__ = ["Target", "Targets", "check_reachable", "health_url"]
+__all__ = ["E2E_FALLBACKS", "Target", "Targets", "check_reachable", "health_url"]
+
+E2E_FALLBACKS = {"E2E_TESTING": ("1", "-e2e-env"), "E2E_TEST_ENV": ("e2e", "-e2e-test-env")}
+"""PROTOCOL §2's env fallback variables: the value an embedded server gets, and its log name's tag."""
 
 
 def health_url(ws_url: str) -> str:
@@ -117,11 +120,13 @@ class Targets:
             self._cache["production"] = self._make_production()
         return self._cache["production"]
 
-    def e2e_env(self) -> Target | str:
-        """A target running with the E2E env fallback (E2E-1's env clause), or the reason there is none."""
-        if "e2e_env" not in self._cache:
-            self._cache["e2e_env"] = self._make_e2e_env()
-        return self._cache["e2e_env"]
+    def e2e_env(self, variable: str = "E2E_TESTING") -> Target | str:
+        """A target running with the E2E env fallback ``variable`` set (E2E-1's env clause), or the reason there is
+        none."""
+        key = f"e2e_env {variable}"
+        if key not in self._cache:
+            self._cache[key] = self._make_e2e_env(variable)
+        return self._cache[key]
 
     def close(self) -> None:
         for server in self._servers:
@@ -133,12 +138,17 @@ class Targets:
             return from_token_file(self.config.token_file, environment)
         return TokenFactory(secret, environment, issuer=self.config.issuer, audience=self.config.audience)
 
-    def _embedded(self, environment: str, secret: str, *, e2e_env: bool, capabilities: set[str]) -> Target:
+    def _embedded(self, environment: str, secret: str, *, fallback: str | None, capabilities: set[str]) -> Target:
+        """An embedded server in ``environment``, with the E2E env ``fallback`` variable set (or none)."""
+        value, tag = E2E_FALLBACKS[fallback] if fallback else ("", "")
         log = None
         if self.config.report_dir is not None:  # one log per server and xdist worker, rewritten by each run
             worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-            log = self.config.report_dir / f"server-{environment}{'-e2e-env' if e2e_env else ''}-{worker}.log"
-        server = EmbeddedServer.start(environment, secret=secret, e2e_env=e2e_env, extra_args=self.config.server_args, log_path=log)
+            log = self.config.report_dir / f"server-{environment}{tag}-{worker}.log"
+        extra_env = {fallback: value} if fallback else None
+        server = EmbeddedServer.start(
+            environment, secret=secret, extra_env=extra_env, extra_args=self.config.server_args, log_path=log
+        )
         self._servers.append(server)
         return self._probe(Target(server.url, environment, self._tokens(secret, environment), secret, True, frozenset(capabilities)))
 
@@ -148,7 +158,8 @@ class Targets:
             secret = cfg.secret or random_secrets.token_hex(24)
             env_mode = cfg.e2e == "env"
             caps = {"e2e_env" if env_mode else "no_e2e_env", "scenarios"} | set(cfg.capabilities)
-            return self._embedded(cfg.environment, secret, e2e_env=env_mode, capabilities=caps)
+            fallback = "E2E_TESTING" if env_mode else None
+            return self._embedded(cfg.environment, secret, fallback=fallback, capabilities=caps)
         target = Target(cfg.target, cfg.environment, self._tokens(cfg.secret, cfg.environment), cfg.secret, False, cfg.capabilities)
         return self._probe(target)
 
@@ -161,17 +172,23 @@ class Targets:
             target = Target(cfg.production_target, "production", self._tokens(secret, "production"), secret, False)
             return self._probe(target)
         if cfg.target is None:
-            return self._embedded("production", random_secrets.token_hex(24), e2e_env=True, capabilities=set())
+            secret = random_secrets.token_hex(24)
+            return self._embedded("production", secret, fallback="E2E_TESTING", capabilities=set())
         return "E2E-3 needs a production target: give --wsagent-production-target, or run against the embedded server"
 
-    def _make_e2e_env(self) -> Target | str:
+    def _make_e2e_env(self, variable: str) -> Target | str:
+        """A declared ``e2e_env`` target stands for E2E_TESTING only: which variable a user's server runs with is not
+        known, and E2E_TEST_ENV is set only on a server the harness starts."""
         cfg = self.config
-        if "e2e_env" in self.main().capabilities:
+        if variable == "E2E_TESTING" and "e2e_env" in self.main().capabilities:
             return self.main()
         if cfg.target is None:
             secret = self.main().secret or random_secrets.token_hex(24)
-            return self._embedded(cfg.environment, secret, e2e_env=True, capabilities={"e2e_env", "scenarios"})
-        return "the env-fallback clause of E2E-1 needs a target started with E2E_TESTING=1 (declare capability e2e_env)"
+            return self._embedded(cfg.environment, secret, fallback=variable, capabilities={"e2e_env", "scenarios"})
+        if variable == "E2E_TESTING":
+            return "the env-fallback clause of E2E-1 needs a target started with E2E_TESTING=1 " \
+                   "(declare capability e2e_env)"
+        return f"the {variable} clause of E2E-1 needs the embedded server, started with {variable} set"
 
     def _probe(self, target: Target) -> Target:
         """Fail fast with one line when the target is not there; read its /health for the report."""

@@ -56,7 +56,11 @@ class BadToken(StrEnum):
     ALG_CONFUSION = "alg_confusion"
     KID_INJECTION = "kid_injection"
     MISSING_SUB = "missing_sub"
+    MISSING_IAT = "missing_iat"
+    MISSING_EXP = "missing_exp"
     MISSING_JTI = "missing_jti"
+    MISSING_ISS = "missing_iss"
+    MISSING_AUD = "missing_aud"
     WRONG_ISS = "wrong_iss"
     WRONG_AUD = "wrong_aud"
     WRONG_TYPE = "wrong_type"
@@ -181,10 +185,9 @@ class TokenFactory:
                 return self._signed(self.claims(sub), alg="HS384")
             case BadToken.KID_INJECTION:
                 return sign(self.claims(sub), "", kid="../../etc/passwd")
-            case BadToken.MISSING_SUB:
-                return self.valid(sub, sub=None)
-            case BadToken.MISSING_JTI:
-                return self.valid(sub, jti=None)
+            case BadToken.MISSING_SUB | BadToken.MISSING_IAT | BadToken.MISSING_EXP | BadToken.MISSING_JTI | \
+                    BadToken.MISSING_ISS | BadToken.MISSING_AUD:
+                return self.valid(sub, **{kind.value.removeprefix("missing_"): None})
             case BadToken.WRONG_ISS:
                 return self.valid(sub, iss="wsagent-rogue-issuer")
             case BadToken.WRONG_AUD:

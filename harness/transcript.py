@@ -63,13 +63,15 @@ class Redactor:
     pairs: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def for_token(cls, token: str | None, secret: str | None = None) -> Redactor:
+    def for_token(cls, token: str | None, secret: str | None = None, *others: str | None) -> Redactor:
+        """Markers for ``token`` (and for ``others``, further tokens the same connection presents) and the secret."""
         pairs: list[tuple[str, str]] = []
-        if token:
-            pairs += [(token, TOKEN), (b64url(token), TOKEN_B64)]
-            signature = token.rsplit(".", 1)[-1]
-            if len(signature) >= 16:
-                pairs.append((signature, SIGNATURE))
+        for each in (token, *others):
+            if each:
+                pairs += [(each, TOKEN), (b64url(each), TOKEN_B64)]
+                signature = each.rsplit(".", 1)[-1]
+                if len(signature) >= 16:
+                    pairs.append((signature, SIGNATURE))
         if secret:
             pairs.append((secret, SECRET))
         pairs.sort(key=lambda pair: len(pair[0]), reverse=True)

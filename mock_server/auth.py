@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 
+from mock_server.e2e import headers_say_e2e
 from mock_server.environment import Environment
 from mock_server.faults import NO_FAULTS, FaultName, Faults
 from mock_server.secrets import development_default
@@ -174,19 +175,27 @@ def _token_from_entry(entry: str, faults: Faults) -> str | None:
     return decoded or None
 
 
+def _from_entry(entry: str, faults: Faults) -> Extraction:
+    token = _token_from_entry(entry, faults)
+    if token is None:
+        return Extraction(subprotocol=entry, problem="malformed jwt. subprotocol entry (expected jwt.<base64url JWT>)")
+    return Extraction(token, Transport.SUBPROTOCOL, entry)
+
+
 def extract_token(request: HandshakeRequest, *, allow_query: bool, faults: Faults = NO_FAULTS) -> Extraction:
     """Find the token by the contract's precedence; no validation here."""
     entry = _subprotocol_entry(request)
+    if entry and faults.enabled(FaultName.SUBPROTOCOL_TOKEN_PREFERRED_OVER_HEADER):
+        return _from_entry(entry, faults)
     bearer = None if faults.enabled(FaultName.BEARER_HEADER_IGNORED) else _bearer(request)
     if bearer:
         return Extraction(bearer, Transport.BEARER, entry)
     if entry:
-        token = _token_from_entry(entry, faults)
-        if token is None:
-            return Extraction(subprotocol=entry, problem="malformed jwt. subprotocol entry (expected jwt.<base64url JWT>)")
-        return Extraction(token, Transport.SUBPROTOCOL, entry)
+        return _from_entry(entry, faults)
     query = request.query_param("token")
     if query:
+        if faults.enabled(FaultName.QUERY_TOKEN_REFUSED_OUTSIDE_PRODUCTION):
+            allow_query = False
         if allow_query or faults.enabled(FaultName.QUERY_TOKEN_IN_PRODUCTION):
             return Extraction(query, Transport.QUERY)
         return Extraction(problem="query-string tokens are not accepted in production; send Authorization: Bearer")
@@ -211,9 +220,17 @@ def _reason(exc: jwt.PyJWTError) -> str:
     return next((text for kind, text in _REASONS if isinstance(exc, kind)), "invalid token")
 
 
+def _optional(claim: str, faults: Faults) -> bool:
+    """A required claim that a ``<claim>_not_required`` fault made optional (checked only when present)."""
+    return faults.enabled(FaultName(f"{claim}_not_required"))
+
+
 def _decode(token: str, secret: str | None, settings: AuthSettings, faults: Faults) -> dict[str, Any]:
-    """Verify and decode; ``secret=None`` only for the ``alg_none_accepted`` fault (no signature check, the rest kept)."""
-    required = [claim for claim in REQUIRED_CLAIMS if claim != "jti" or not faults.enabled(FaultName.JTI_NOT_REQUIRED)]
+    """Verify and decode; ``secret=None`` only for the ``alg_none_accepted`` fault (no signature check, the rest kept).
+
+    pyjwt refuses a token without ``iss`` or ``aud`` whenever it checks them; a server that makes them optional
+    checks them itself, when present (:func:`_check_claims`)."""
+    required = [claim for claim in REQUIRED_CLAIMS if not _optional(claim, faults)]
     return jwt.decode(
         token,
         secret,
@@ -226,8 +243,8 @@ def _decode(token: str, secret: str | None, settings: AuthSettings, faults: Faul
             "verify_signature": secret is not None,
             "verify_exp": not faults.enabled(FaultName.EXPIRED_TOKEN_ACCEPTED),
             "verify_nbf": not faults.enabled(FaultName.NBF_NOT_VERIFIED),
-            "verify_aud": not faults.enabled(FaultName.AUDIENCE_NOT_CHECKED),
-            "verify_iss": not faults.enabled(FaultName.ISSUER_NOT_CHECKED),
+            "verify_aud": not (faults.enabled(FaultName.AUDIENCE_NOT_CHECKED) or _optional("aud", faults)),
+            "verify_iss": not (faults.enabled(FaultName.ISSUER_NOT_CHECKED) or _optional("iss", faults)),
             "verify_iat": True,
         },
     )
@@ -254,11 +271,15 @@ def _decode_with_fallback_secrets(token: str, settings: AuthSettings, faults: Fa
 
 
 def _check_claims(claims: Mapping[str, Any], settings: AuthSettings, faults: Faults) -> None:
-    sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub:
-        raise TokenInvalid("sub must be a non-empty string")
-    if (not isinstance(claims.get("jti"), str) or not claims["jti"]) and not faults.enabled(FaultName.JTI_NOT_REQUIRED):
-        raise TokenInvalid("jti must be a non-empty string")
+    for claim in ("sub", "jti"):
+        value = claims.get(claim)
+        if (not isinstance(value, str) or not value) and not (claim not in claims and _optional(claim, faults)):
+            raise TokenInvalid(f"{claim} must be a non-empty string")
+    if _optional("iss", faults) and "iss" in claims and claims["iss"] != settings.issuer:
+        raise TokenInvalid("wrong issuer")
+    audiences = claims.get("aud") if isinstance(claims.get("aud"), list) else [claims.get("aud")]
+    if _optional("aud", faults) and "aud" in claims and settings.audience not in audiences:
+        raise TokenInvalid("wrong audience")
     if "type" in claims and claims["type"] != "access" and not faults.enabled(FaultName.TOKEN_TYPE_NOT_CHECKED):
         raise TokenInvalid("token type must be access")
     if "env" in claims and claims["env"] != settings.environment.value and not faults.enabled(FaultName.ENV_CLAIM_IGNORED):
@@ -282,6 +303,9 @@ def validate_token(token: str, settings: AuthSettings, faults: Faults = NO_FAULT
                 raise
             claims = _decode_with_fallback_secrets(token, settings, faults)
     except jwt.PyJWTError as exc:
+        undecodable = isinstance(exc, jwt.DecodeError) and not isinstance(exc, jwt.InvalidSignatureError)
+        if undecodable and faults.enabled(FaultName.MALFORMED_TOKEN_CRASHES):
+            raise  # the handler's "cannot happen": the server answers the handshake with 500
         raise TokenInvalid(_reason(exc)) from None
     _check_claims(claims, settings, faults)
     return MappingProxyType(claims)
@@ -307,8 +331,11 @@ def authenticate(
         if faults.enabled(FaultName.MISSING_TOKEN_ANONYMOUS) and (found.problem or "").startswith(NO_TOKEN):
             return UserContext("anonymous", None, (), MappingProxyType({}), Transport.BEARER, None)
         return AuthRejection(found.problem or NO_TOKEN, subprotocol=found.subprotocol)
+    bypass_anywhere = faults.enabled(FaultName.E2E_SKIPS_TOKEN_VERIFICATION_IN_PRODUCTION)
     try:
-        if e2e_active and faults.enabled(FaultName.E2E_SKIPS_TOKEN_VERIFICATION):
+        if (e2e_active and faults.enabled(FaultName.E2E_SKIPS_TOKEN_VERIFICATION)) or (
+            bypass_anywhere and headers_say_e2e(request.headers, faults)
+        ):
             claims = _unverified_claims(found.token)
         else:
             claims = validate_token(found.token, settings, faults)
@@ -317,7 +344,7 @@ def authenticate(
         return AuthRejection(f"authentication failed: {exc}", quoted_token=quoted, subprotocol=found.subprotocol)
     permissions = claims.get("permissions", [])
     return UserContext(
-        user_id=str(claims["sub"]),
+        user_id=str(claims["sub"] if "sub" in claims else claims.get("email")),
         email=claims.get("email") if isinstance(claims.get("email"), str) else None,
         permissions=tuple(permissions) if isinstance(permissions, list) else (),
         claims=claims,

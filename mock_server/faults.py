@@ -47,12 +47,27 @@ class FaultName(StrEnum):
     JTI_NOT_REQUIRED = "jti_not_required"
     ISSUER_NOT_CHECKED = "issuer_not_checked"
     ALGORITHM_NOT_PINNED = "algorithm_not_pinned"
+    SUB_NOT_REQUIRED = "sub_not_required"
+    IAT_NOT_REQUIRED = "iat_not_required"
+    EXP_NOT_REQUIRED = "exp_not_required"
+    ISS_NOT_REQUIRED = "iss_not_required"
+    AUD_NOT_REQUIRED = "aud_not_required"
+    MALFORMED_TOKEN_CRASHES = "malformed_token_crashes"
+    QUERY_TOKEN_REFUSED_OUTSIDE_PRODUCTION = "query_token_refused_outside_production"
+    SUBPROTOCOL_TOKEN_PREFERRED_OVER_HEADER = "subprotocol_token_preferred_over_header"
+    E2E_SKIPS_TOKEN_VERIFICATION_IN_PRODUCTION = "e2e_skips_token_verification_in_production"
+    REJECTION_BODY_EMPTY = "rejection_body_empty"
     # e2e.py
     E2E_HEADERS_IGNORED = "e2e_headers_ignored"
     E2E_SKIPS_TOKEN_VERIFICATION = "e2e_skips_token_verification"
     E2E_IN_PRODUCTION = "e2e_in_production"
     E2E_ENV_FALLBACK_IGNORED = "e2e_env_fallback_ignored"
     E2E_ALWAYS_ON_IN_DEVELOPMENT = "e2e_always_on_in_development"
+    E2E_HEADER_CASE_SENSITIVE = "e2e_header_case_sensitive"
+    E2E_HEADER_VALUES_NARROWED = "e2e_header_values_narrowed"
+    E2E_FALSE_COUNTS = "e2e_false_counts"
+    E2E_TEST_ENV_FALLBACK_IGNORED = "e2e_test_env_fallback_ignored"
+    E2E_ENV_WINS_OVER_HEADERS = "e2e_env_wins_over_headers"
     # bridge.py
     THINKING_DROPPED = "thinking_dropped"
     FRESH_EXECUTION_ID_ON_COMPLETION = "fresh_execution_id_on_completion"
@@ -152,6 +167,22 @@ CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fau
            "jti is optional: a claim-incomplete token without jti opens a session"),
     _fault(F.ALGORITHM_NOT_PINNED, {"AUTH-1": "FAILED"}, "auth.py",
            "any HMAC algorithm is accepted (HS384, HS512), not only HS256"),
+    *(_fault(F(f"{claim}_not_required"), {"AUTH-1": "FAILED"}, "auth.py",
+             f"{claim} is optional: a claim-incomplete token without {claim} opens a session{also}")
+      for claim, also in (("sub", " (its user is read from the email claim)"), ("iat", ""),
+                          ("exp", " that never expires"), ("iss", " (iss is compared only when present)"),
+                          ("aud", " (aud is compared only when present)"))),
+    _fault(F.MALFORMED_TOKEN_CRASHES, {"AUTH-1": "FAILED"}, "auth.py",
+           "a token that does not decode raises out of auth: the handshake gets HTTP 500 instead of 403 AUTH_FAILED"),
+    _fault(F.QUERY_TOKEN_REFUSED_OUTSIDE_PRODUCTION, {"AUTH-2": "FAILED"}, "auth.py",
+           "?token= is refused in every environment: local tools that put the token in the URL cannot connect"),
+    _fault(F.SUBPROTOCOL_TOKEN_PREFERRED_OVER_HEADER, {"AUTH-2": "FAILED"}, "auth.py",
+           "the jwt. subprotocol entry is read before the Bearer header: with both, the session is the entry's user"),
+    _fault(F.E2E_SKIPS_TOKEN_VERIFICATION_IN_PRODUCTION, {"E2E-2": "FAILED"}, "auth.py",
+           "auth reads the E2E headers itself, whatever the environment: with them a token is not verified, "
+           "in production too"),
+    _fault(F.REJECTION_BODY_EMPTY, {"AUTH-1": "NON-STRICT", "AUTH-5": "NON-STRICT", "E2E-2": "NON-STRICT"},
+           "server.py", "a refused handshake is a bare 403 with an empty body (no AUTH_FAILED JSON)"),
     _fault(F.E2E_HEADERS_IGNORED, {"E2E-1": "FAILED"}, "e2e.py",
            "E2E detection reads only the env fallback: X-Test-* / X-E2E-Test headers are ignored"),
     _fault(F.E2E_SKIPS_TOKEN_VERIFICATION, {"E2E-2": "NON-STRICT"}, "auth.py",
@@ -162,6 +193,16 @@ CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fau
            "E2E detection reads only the headers: the E2E_TESTING / E2E_TEST_ENV fallback of a local run is ignored"),
     _fault(F.E2E_ALWAYS_ON_IN_DEVELOPMENT, {"E2E-1": "FAILED"}, "e2e.py",
            "in development every connection is E2E (source env), E2E headers or not"),
+    _fault(F.E2E_HEADER_CASE_SENSITIVE, {"E2E-1": "FAILED"}, "e2e.py",
+           "E2E header names are compared case-sensitively: x-e2e-test (as HTTP/2 proxies send it) is not seen"),
+    _fault(F.E2E_HEADER_VALUES_NARROWED, {"E2E-1": "FAILED"}, "e2e.py",
+           "an E2E header counts only as 1, true or e2e: yes, on, test, development and staging are ignored"),
+    _fault(F.E2E_FALSE_COUNTS, {"E2E-1": "FAILED"}, "e2e.py",
+           "an E2E header counts whatever its value: X-Test-Mode: false (or 0, production, empty) turns E2E mode on"),
+    _fault(F.E2E_TEST_ENV_FALLBACK_IGNORED, {"E2E-1": "FAILED"}, "e2e.py",
+           "only E2E_TESTING is read as the env fallback: a local run with E2E_TEST_ENV set is not E2E"),
+    _fault(F.E2E_ENV_WINS_OVER_HEADERS, {"E2E-1": "FAILED"}, "e2e.py",
+           "the env fallback is checked before the headers: with both, e2e.source is env instead of headers"),
     _fault(F.THINKING_DROPPED, {"EVT-1": "FAILED"}, "bridge.py",
            "notify_agent_thinking returns before sending: no agent_thinking ever arrives"),
     _fault(F.FRESH_EXECUTION_ID_ON_COMPLETION, {"EVT-3": "FAILED"}, "bridge.py",

@@ -287,6 +287,8 @@ class MockServer:
             if self.variants.enabled(VariantName.ACCEPT_THEN_CLOSE):
                 self._refused[connection] = result
                 return None
+            if self.faults.enabled(FaultName.REJECTION_BODY_EMPTY):
+                return connection.respond(result.status, "")
             return _json_response(connection, result.status, result.body())
         self._admitted[connection] = _Admission(result, e2e)
         return None

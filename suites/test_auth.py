@@ -31,9 +31,24 @@ async def test_query_token_refused_in_production(wsagent: Case, wsagent_producti
     wsagent.check()
 
 
+@pytest.mark.requirement("AUTH-2")
+async def test_query_token_accepted_outside_production(wsagent: Case) -> None:
+    if wsagent.target.environment == "production":
+        pytest.skip("?token= must be refused in production (AUTH-1: test_query_token_refused_in_production)")
+    await wsagent.connect_ok(transport="query", e2e=False)
+    wsagent.check()
+
+
 @pytest.mark.requirement("AUTH-2", "AUTH-4")
 async def test_bearer_token_accepted(wsagent: Case) -> None:
     await wsagent.connect_ok(e2e=False)
+    wsagent.check()
+
+
+@pytest.mark.requirement("AUTH-2", "AUTH-3")
+async def test_bearer_header_wins_over_subprotocol(wsagent: Case) -> None:
+    """Another user's valid token in the jwt. entry: the session is the header's user, the entry still selected."""
+    await wsagent.connect_ok(transport="bearer_and_subprotocol", subprotocol_user=wsagent.user("bob"), e2e=False)
     wsagent.check()
 
 

@@ -7,11 +7,29 @@ import pytest
 from harness import Case, Target
 
 SCENARIO = "agent_crash"
+COUNTING = [
+    ("x-test-type", "1"), ("x-test-environment", "true"), ("x-e2e-test", "yes"), ("x-test-mode", "on"),
+    ("X-TEST-TYPE", "E2E"), ("X-Test-Environment", "Test"), ("X-E2E-Test", "development"), ("X-Test-Mode", "staging"),
+]
+"""Each E2E header alone, every name in lower case once, and every counting value once (PROTOCOL §2)."""
+NOT_COUNTING = [("X-Test-Mode", "0"), ("X-E2E-Test", "false"), ("X-Test-Environment", "production"),
+                ("X-Test-Type", "")]
+
+
+def header_id(header: tuple[str, str]) -> str:
+    return f"{header[0]}={header[1] or 'empty'}"
 
 
 @pytest.mark.requirement("E2E-1")
 async def test_e2e_headers_detected(wsagent: Case) -> None:
     await wsagent.connect_ok(e2e=True)
+    wsagent.check()
+
+
+@pytest.mark.requirement("E2E-1")
+@pytest.mark.parametrize("header", COUNTING, ids=header_id)
+async def test_e2e_header_counts_alone(wsagent: Case, header: tuple[str, str]) -> None:
+    await wsagent.connect_ok(e2e_headers=[header])
     wsagent.check()
 
 
@@ -24,9 +42,29 @@ async def test_e2e_inactive_without_headers(wsagent: Case) -> None:
 
 
 @pytest.mark.requirement("E2E-1")
-async def test_e2e_env_fallback_detected(wsagent: Case, wsagent_e2e_env: Target) -> None:
-    wsagent.use(wsagent_e2e_env)
-    await wsagent.connect_ok(e2e=False)
+@pytest.mark.parametrize("header", NOT_COUNTING, ids=header_id)
+async def test_e2e_header_value_does_not_count(wsagent: Case, header: tuple[str, str]) -> None:
+    """Judged as no headers at all: inactive, or source env where the target runs with the fallback."""
+    if not {"no_e2e_env", "e2e_env"} & wsagent.target.capabilities:
+        pytest.skip("the target is not known to run with or without the E2E env fallback "
+                    "(declare capability no_e2e_env or e2e_env)")
+    await wsagent.connect_ok(e2e_headers=[header])
+    wsagent.check()
+
+
+@pytest.mark.requirement("E2E-1")
+@pytest.mark.parametrize(
+    ("target", "headers"),
+    [("wsagent_e2e_env", False), ("wsagent_e2e_test_env", False), ("wsagent_e2e_env", True)],
+    ids=["E2E_TESTING", "E2E_TEST_ENV", "headers_and_E2E_TESTING"],
+)
+async def test_e2e_env_fallback_detected(
+    wsagent: Case, request: pytest.FixtureRequest, target: str, headers: bool
+) -> None:
+    """The env fallback alone: source env; the headers too: source headers. ``target`` is the fixture of a server
+    running with that fallback variable (it skips with the reason where there is none)."""
+    wsagent.use(request.getfixturevalue(target))
+    await wsagent.connect_ok(e2e=headers)
     wsagent.check()
 
 

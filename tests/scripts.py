@@ -84,10 +84,13 @@ class Script:
         subprotocol: str | None = None,
         offered: list[str] | None = None,
         greeting: dict[str, Any] | None | str = "default",
+        note: dict[str, Any] | None = None,
     ) -> Script:
+        """``note``: further handshake note entries (``e2e_headers``, ``subprotocol_user``)."""
         self.users[conn] = user
         info = {"status": status, "body": body, "headers": {}, "subprotocol": subprotocol}
-        note = {"token": token, "transport": transport, "e2e": e2e, "offered": offered or [], "path": "/ws"}
+        note = {"token": token, "transport": transport, "e2e": e2e, "offered": offered or [], "path": "/ws",
+                **(note or {})}
         self._add(conn, Direction.RECEIVED, Kind.HANDSHAKE, info=info, note=note)
         if status == 101 and greeting is not None:
             frame = hello(user or "anonymous", {"active": True, "source": "headers"} if e2e else None) if greeting == "default" else greeting

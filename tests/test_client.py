@@ -195,6 +195,29 @@ async def test_missing_token_and_e2e_headers(session: Session) -> None:
     assert headers == {"X-Test-Type": "e2e", "X-Test-Environment": "development", "X-E2E-Test": "true", "X-Test-Mode": "true"}
 
 
+async def test_chosen_e2e_headers_are_sent_as_spelled_and_noted_with_whether_they_count(session: Session) -> None:
+    counting = await session.connect("gina", TOKENS.valid("gina"), e2e_headers=[("x-e2e-test", "Yes")])
+    other = await session.connect("gina", TOKENS.valid("gina"), e2e_headers=[("X-Test-Mode", "false")])
+    assert counting.hello is not None and other.hello is not None
+    assert counting.hello.frame["data"]["headers"] == {"x-e2e-test": "Yes"}
+    assert other.hello.frame["data"]["headers"] == {"X-Test-Mode": "false"}
+    assert counting.handshake and other.handshake
+    assert (counting.handshake.note["e2e"], other.handshake.note["e2e"]) == (True, False)
+    assert other.handshake.note["e2e_headers"] == [["X-Test-Mode", "false"]]
+
+
+async def test_bearer_and_subprotocol_sends_both_tokens_and_redacts_both(session: Session) -> None:
+    header, entry = TOKENS.valid("hal"), TOKENS.valid("ivy")
+    conn = await session.connect("hal", header, transport="bearer_and_subprotocol", subprotocol_token=("ivy", entry))
+    assert conn.hello is not None
+    assert conn.hello.frame["data"]["user_id"] == "hal"  # the in-test server reads the header first
+    assert conn.handshake
+    assert conn.handshake.note["subprotocol_user"] == "ivy"
+    assert conn.handshake.note["offered"] == ["jwt-auth", f"jwt.{TOKEN_B64}"]
+    assert conn.subprotocol == f"jwt.{TOKEN_B64}"
+    assert not leaks(session.transcript, header, entry)
+
+
 async def test_connection_refused_is_recorded(url: str) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -860,10 +860,48 @@ def in_band_refusal_closed_with_the_wrong_code() -> Script:
     return Script().connect("x", None, token="alg_none", greeting=error("AUTH_FAILED", None)).close("x", 1011, by="server")
 
 
-@clause(("AUTH-1", None), ("AUTH-2", None))
+@clause(("AUTH-1", None), ("AUTH-2", OK))
 def query_token_outside_production() -> Script:
-    """§1: ?token= is accepted outside production (and only Bearer is AUTH-2's transport)."""
+    """§1: ?token= is accepted outside production; AUTH-2 grades it (Decision 37)."""
     return Script().connect("x", "alice", transport="query")
+
+
+@clause(("AUTH-1", None), ("AUTH-2", FAILED))
+def query_token_refused_outside_production() -> Script:
+    return Script().connect("x", "alice", transport="query", status=403, body=AUTH_BODY)
+
+
+@clause(("AUTH-1", FAILED), ("AUTH-2", None), context=PROD)
+def query_token_accepted_in_production_is_auth1s() -> Script:
+    """In production a valid query token must be refused: AUTH-1's clause, never AUTH-2's acceptance."""
+    return Script().connect("x", "alice", transport="query")
+
+
+BOTH = {"transport": "bearer_and_subprotocol", "offered": ["jwt-auth", "jwt.b"], "subprotocol": "jwt.b",
+        "note": {"subprotocol_user": "bob"}}
+
+
+@clause(("AUTH-2", OK), ("AUTH-3", OK))
+def bearer_header_wins_over_subprotocol() -> Script:
+    """§1: with a Bearer header and a jwt. entry, the header's token is used and the entry is still selected."""
+    return Script().connect("a1", "alice", **BOTH)  # type: ignore[arg-type]
+
+
+@clause(("AUTH-2", FAILED), ("AUTH-3", OK))
+def subprotocol_token_won_over_bearer_header() -> Script:
+    """The session is the jwt. entry's user: AUTH-2's clause (Decision 37); the selection itself is right."""
+    return Script().connect("a1", "alice", **BOTH, greeting=hello("bob"))  # type: ignore[arg-type]
+
+
+@clause(("AUTH-2", OK), ("AUTH-3", FAILED))
+def both_tokens_entry_not_selected() -> Script:
+    return Script().connect("a1", "alice", **{**BOTH, "subprotocol": None})  # type: ignore[arg-type]
+
+
+@clause(("AUTH-2", OK))
+def both_tokens_session_is_neither_user() -> Script:
+    """A user_id that is neither token's sub is AUTH-4's finding, not a sign the jwt. entry won."""
+    return Script().connect("a1", "alice", **BOTH, greeting=hello("alice@example.invalid"))  # type: ignore[arg-type]
 
 
 @clause(("AUTH-1", None), ("AUTH-2", OK), context=PROD)
@@ -917,6 +955,24 @@ def inactive_connection_scenario_refused_with_another_code() -> Script:
 def env_fallback_reported_as_env() -> Script:
     """E2E-1: with only the env fallback, source env."""
     return Script().connect("a1", "alice", greeting=hello("alice", {"active": True, "source": "env"}))
+
+
+@clause(("E2E-1", OK), context=NO_E2E_ENV)
+def header_value_that_does_not_count() -> Script:
+    """§2: X-Test-Mode: false does not count; the client notes the headers and that they do not count."""
+    return Script().connect("a1", "alice", note={"e2e_headers": [["X-Test-Mode", "false"]]})
+
+
+@clause(("E2E-1", FAILED), context=NO_E2E_ENV)
+def header_value_that_does_not_count_taken_as_e2e() -> Script:
+    note = {"e2e_headers": [["X-Test-Mode", "false"]]}
+    return Script().connect("a1", "alice", note=note, greeting=hello("alice", {"active": True, "source": "headers"}))
+
+
+@clause(("E2E-1", FAILED), context=E2E_ENV)
+def env_reported_when_headers_apply_too() -> Script:
+    """§2: when headers and the env fallback both apply, source is headers."""
+    return Script().connect("a1", "alice", e2e=True, greeting=hello("alice", {"active": True, "source": "env"}))
 
 
 @clause(("E2E-1", FAILED), context=NO_E2E_ENV)

@@ -69,7 +69,11 @@ CASES: dict[BadToken, type[Exception]] = {
     BadToken.ALG_CONFUSION: jwt.InvalidAlgorithmError,
     BadToken.KID_INJECTION: SIGNATURE,
     BadToken.MISSING_SUB: jwt.MissingRequiredClaimError,
+    BadToken.MISSING_IAT: jwt.MissingRequiredClaimError,
+    BadToken.MISSING_EXP: jwt.MissingRequiredClaimError,
     BadToken.MISSING_JTI: jwt.MissingRequiredClaimError,
+    BadToken.MISSING_ISS: jwt.MissingRequiredClaimError,
+    BadToken.MISSING_AUD: jwt.MissingRequiredClaimError,
     BadToken.WRONG_ISS: jwt.InvalidIssuerError,
     BadToken.WRONG_AUD: jwt.InvalidAudienceError,
     BadToken.TRUNCATED: jwt.DecodeError,
@@ -107,14 +111,23 @@ def test_other_env_claim_is_correctly_signed(factory: TokenFactory) -> None:
     assert verify(token)["env"] not in ("staging", None)
 
 
-@pytest.mark.parametrize(("kind", "claims"), [("wrong_type", {"type": "refresh"}), ("missing_jti", {}), ("missing_sub", {})])
+MISSING_CLAIMS = ("sub", "iat", "exp", "jti", "iss", "aud")
+
+
+CLAIM_KINDS = [("wrong_type", {"type": "refresh"}), *((f"missing_{claim}", {}) for claim in MISSING_CLAIMS)]
+
+
+@pytest.mark.parametrize(("kind", "claims"), CLAIM_KINDS)
 def test_claim_kinds_are_otherwise_valid(factory: TokenFactory, kind: str, claims: dict[str, str]) -> None:
     token = factory.bad(kind)
     assert token is not None
-    decoded = jwt.decode(token, SECRET, algorithms=["HS256"], audience=AUD, issuer=ISS)
+    missing = kind.removeprefix("missing_") if kind.startswith("missing_") else None
+    # without the missing claim's own check (an absent iss or aud is refused by the issuer and audience checks)
+    checks = {"audience": None if missing == "aud" else AUD, "issuer": None if missing == "iss" else ISS}
+    decoded = jwt.decode(token, SECRET, algorithms=["HS256"], **checks)
     assert claims.items() <= decoded.items()
-    assert kind != "missing_jti" or "jti" not in decoded
-    assert kind != "missing_sub" or "sub" not in decoded
+    assert missing is None or missing not in decoded
+    assert set(MISSING_CLAIMS) - {missing} <= set(decoded)
 
 
 def test_time_based_kinds_are_beyond_clock_skew(factory: TokenFactory) -> None:

@@ -17,7 +17,11 @@ from harness.rules.base import Context, finding, rule
 from harness.view import Conn, Run, View
 
 AUTH5_KINDS = frozenset({"wrong_secret", "other_env_claim"})
-JWT_TRANSPORTS = ("subprotocol", "subprotocol_raw")
+JWT_TRANSPORTS = ("subprotocol", "subprotocol_raw", "bearer_and_subprotocol")
+"""Transports that offer a ``jwt.`` entry, which the target must select (AUTH-3)."""
+HEADER_TRANSPORTS = ("bearer", "bearer_and_subprotocol", "query")
+"""Transports whose valid token AUTH-2 expects accepted: the Bearer header (whose token wins over a ``jwt.`` entry
+beside it) and, outside production, ``?token=`` (docs/CONTRACT.md, Decision 37)."""
 HEADER_TOO_LARGE = (400, 413, 431)
 """Statuses an HTTP stack gives a 64 KiB header line before auth runs: the contract is silent on oversized tokens;
 docs/CONTRACT.md grades such a refusal NON-STRICT (refused, but without the AUTH_FAILED body)."""
@@ -140,25 +144,35 @@ def _accepted_with_hello(conn: Conn, req_id: str) -> Finding | None:
     return None
 
 
-def _valid_on(view: View, transports: tuple[str, ...]) -> Iterator[Conn]:
+def _valid_on(view: View, ctx: Context, transports: tuple[str, ...]) -> Iterator[Conn]:
     for conn in view.conns.values():
         hs = conn.handshake
-        if hs is None or hs.info.get("status") is None or token_kind(conn) != "valid":
+        if hs is None or hs.info.get("status") is None or token_kind(conn) != "valid" or expects_rejection(conn, ctx):
             continue
         if conn.note.get("transport") in transports:
             yield conn
 
 
+def _header_token_used(conn: Conn) -> Finding:
+    """AUTH-2 on an accepted connection: with a ``jwt.`` entry beside the Bearer header, the session must not be
+    the entry's user (PROTOCOL §1: the header's token is used)."""
+    seq = (conn.hello.seq,) if conn.hello else _frames(conn)
+    other = conn.note.get("subprotocol_user")
+    if other is not None and other != conn.user and conn.hello_field("user_id") == other:
+        what = f"the session is {other!r}, the jwt. entry's user: the subprotocol token won over the Bearer header's"
+        return finding("AUTH-2", Grade.FAILED, f"{conn.label}: {what}", *seq)
+    return finding("AUTH-2", Grade.OK, f"{conn.label}: valid token via {conn.note.get('transport')} accepted", *seq)
+
+
 @rule("AUTH-2")
 def bearer_accepted(view: View, ctx: Context) -> Iterator[Finding]:
-    for conn in _valid_on(view, ("bearer",)):
-        problem = _accepted_with_hello(conn, "AUTH-2")
-        yield problem or finding("AUTH-2", Grade.OK, f"{conn.label}: Bearer token accepted", conn.hello.seq)  # type: ignore[union-attr]
+    for conn in _valid_on(view, ctx, HEADER_TRANSPORTS):
+        yield _accepted_with_hello(conn, "AUTH-2") or _header_token_used(conn)
 
 
 @rule("AUTH-3")
 def subprotocol_accepted(view: View, ctx: Context) -> Iterator[Finding]:
-    for conn in _valid_on(view, JWT_TRANSPORTS):
+    for conn in _valid_on(view, ctx, JWT_TRANSPORTS):
         problem = _accepted_with_hello(conn, "AUTH-3")
         if problem:
             yield problem
@@ -212,7 +226,9 @@ def e2e_detected(view: View, ctx: Context) -> Iterator[Finding]:
         state = _e2e_state(conn)
         got = {k: state.get(k) for k in ("active", "source")} if isinstance(state, Mapping) else state
         grade = Grade.OK if got == expected else Grade.FAILED
-        yield finding("E2E-1", grade, f"{conn.label}: e2e {got!r}, expected {expected!r}", conn.hello.seq)
+        sent = conn.note.get("e2e_headers")
+        headers = f" (headers sent: {sent!r})" if sent else ""
+        yield finding("E2E-1", grade, f"{conn.label}: e2e {got!r}, expected {expected!r}{headers}", conn.hello.seq)
 
 
 @rule("E2E-2")
