@@ -69,8 +69,11 @@ def _is_frame(record: Record) -> bool:
 
 
 def _one_line(exc: BaseException) -> str:
+    """The error and its cause: websockets says "did not receive a valid HTTP response" both for silence and for an
+    answer it cannot parse (an HTTP/1.0 status line); the cause tells which."""
     text = " ".join(str(exc).split()) or "no detail"
-    return f"{type(exc).__name__}: {text}"
+    cause = exc.__cause__
+    return f"{type(exc).__name__}: {text}" + (f" ({_one_line(cause)})" if cause is not None else "")
 
 
 def is_loopback(host: str | None) -> bool:

@@ -41,6 +41,8 @@ IAT_SLACK_S = 30
 """Valid tokens are issued this far in the past, so a target whose clock runs a little behind accepts them."""
 OVERSIZE_PADDING = 48 * 1024
 """Padding claim length: base64url grows it past 64 KiB."""
+OVERSIZE_KEY = "wsagent-oversized-token-is-signed-with-the-wrong-key"
+"""The oversized token is badly signed, so accepting it is a finding whichever layer let it through (Decision 2)."""
 
 
 class BadToken(StrEnum):
@@ -157,7 +159,7 @@ class TokenFactory:
     def bad(self, kind: BadToken | str, sub: str = "wsagent-intruder") -> str | None:
         """The bad token of ``kind`` (``None`` for MISSING: no token is sent).
 
-        MISSING, MALFORMED, WRONG_SECRET, ALG_NONE and KID_INJECTION need no secret; the others raise
+        MISSING, MALFORMED, WRONG_SECRET, ALG_NONE, KID_INJECTION and OVERSIZED need no secret; the others raise
         :class:`ConfigError` without one.
         """
         kind = BadToken(kind)
@@ -199,7 +201,7 @@ class TokenFactory:
                 cut = len(token.rsplit(".", 1)[1]) // 2
                 return token[:-cut]
             case BadToken.OVERSIZED:
-                return self.valid(sub, wsagent_padding="x" * OVERSIZE_PADDING)
+                return sign(self.claims(sub, wsagent_padding="x" * OVERSIZE_PADDING), OVERSIZE_KEY)
 
     def _signed(self, claims: Mapping[str, Any], *, alg: str = "HS256") -> str:
         if self.secret is None:

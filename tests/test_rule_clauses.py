@@ -826,13 +826,24 @@ AUTH1_REFUSALS: list[tuple[str, dict[str, Any], Grade | None]] = [
     ("body_a_json_list", {"status": 403, "body": "[1]"}, FAILED),
     ("no_http_answer", {"status": None}, FAILED),  # dropped without the contract's 403: the case's finding, no abort
 ]
-OVERSIZED: list[tuple[int | None, Grade]] = [(400, NS), (413, NS), (431, NS), (None, NS), (500, FAILED)]  # Decision 2
+OVERSIZED: list[tuple[int | None, Grade]] = [(400, SKIPPED), (413, SKIPPED), (431, SKIPPED), (None, SKIPPED), (500, FAILED)]  # Decision 2
 
 for _name, _kw, _grade in AUTH1_REFUSALS:
     add(f"auth1_{_name}", lambda kw=_kw: Script().connect("x", None, token="expired", **kw), {"AUTH-1": _grade})
 for _status, _grade in OVERSIZED:
     _build = lambda st=_status: Script().connect("x", None, token="oversized", status=st, body="too large")  # noqa: E731
     add(f"auth1_oversized_token_refused_with_{_status}", _build, {"AUTH-1": _grade})
+
+
+@clause(("AUTH-1", FAILED))
+def oversized_badly_signed_token_accepted() -> Script:
+    """Decision 2: the 64 KiB token is badly signed, so an HTTP layer that lets it through to a session is a finding."""
+    return Script().connect("x", "wsagent-intruder", token="oversized")
+
+
+@clause(("AUTH-1", OK))
+def oversized_token_refused_by_auth() -> Script:
+    return Script().connect("x", None, token="oversized", status=403, body=AUTH_BODY)
 
 
 @clause(("AUTH-5", FAILED))

@@ -23,8 +23,11 @@ HEADER_TRANSPORTS = ("bearer", "bearer_and_subprotocol", "query")
 """Transports whose valid token AUTH-2 expects accepted: the Bearer header (whose token wins over a ``jwt.`` entry
 beside it) and, outside production, ``?token=`` (docs/CONTRACT.md, Decision 37)."""
 HEADER_TOO_LARGE = (400, 413, 431)
-"""Statuses an HTTP stack gives a 64 KiB header line before auth runs: the contract is silent on oversized tokens;
-docs/CONTRACT.md grades such a refusal NON-STRICT (refused, but without the AUTH_FAILED body)."""
+"""Statuses an HTTP stack gives a 64 KiB header line before auth runs. The contract sets no size limit on tokens,
+and every HTTP server has one: such a refusal never reached auth, so it leaves AUTH-1 unexercised (Decision 2)."""
+
+
+_BEFORE_AUTH = "not exercised: the HTTP layer refused the 64 KiB header line before auth could judge the token"
 
 
 def token_kind(conn: Conn) -> str:
@@ -43,9 +46,9 @@ def judge_rejection(conn: Conn) -> tuple[Grade, str, bool] | None:
     """Grade a handshake that must be refused: (grade, what happened, whether a session was granted).
 
     ``None`` when there was no handshake. No HTTP answer at all is this case's finding, not a run abort (the
-    preflight alone decides that a target does not answer): the 64 KiB token dropped by an HTTP layer's header
-    limit (aiohttp closes at 8,190 bytes) is NON-STRICT like the other HTTP-layer refusals (docs/CONTRACT.md,
-    Decision 2); any other token dropped without an answer FAILED, since the contract wants 403 AUTH_FAILED.
+    preflight alone decides that a target does not answer). The 64 KiB token refused or dropped by an HTTP layer's
+    header limit (aiohttp answers 400 at 8,190 bytes a line) never reached auth: SKIPPED with that reason
+    (docs/CONTRACT.md, Decision 2). Any other token dropped without an answer FAILED: the contract wants 403.
     """
     hs = conn.handshake
     if hs is None:
@@ -54,10 +57,10 @@ def judge_rejection(conn: Conn) -> tuple[Grade, str, bool] | None:
     if status is None:
         error = hs.info.get("error") or "no response"
         if token_kind(conn) == "oversized":
-            return Grade.NON_STRICT, f"the 64 KiB token got no HTTP answer ({error}): the HTTP layer dropped it before auth", False
+            return Grade.SKIPPED, f"{_BEFORE_AUTH}: no HTTP answer it could read ({error})", False
         return Grade.FAILED, f"no HTTP answer ({error}); the contract wants 403 with AUTH_FAILED", False
     if status in HEADER_TOO_LARGE and token_kind(conn) == "oversized":
-        return Grade.NON_STRICT, f"the 64 KiB token was refused by the HTTP layer with {status}, before auth could answer 403 AUTH_FAILED", False
+        return Grade.SKIPPED, f"{_BEFORE_AUTH}: HTTP {status}", False
     if status != 101:
         return (*_judge_refusal_body(status, hs.info.get("body") or ""), False)
     texts = [r for r in conn.received if r.kind.value in ("text", "binary")]
