@@ -446,6 +446,7 @@ class Connection:
         claims_user: str | None = None,
         timeout: float | None = None,
         learned: str | None = None,
+        refused_with: str | None = None,
     ) -> RunHandle:
         """Send a start message built from the session's template; the note keeps what was asked for.
 
@@ -454,7 +455,8 @@ class Connection:
         ``claims_user`` acts for another user (SEC-1: a payload ``user_id`` must never override the token's ``sub``):
         it fills ``{user_id}``, or is put into the payload when the template has no such placeholder. ``timeout``, how
         long the caller will wait for the run, is noted so a run that got nothing can say for how long; ``learned``, why
-        the caller does not wait at all.
+        the caller does not wait at all. ``refused_with`` is the error code the contract demands instead of a run (an
+        agent the target cannot have: ``UNKNOWN_AGENT``); EVT-2's refusal clause holds the run to it.
         """
         thread = self.session.thread_ids.make() if thread_id is AUTO else thread_id
         if run_id is AUTO:
@@ -468,6 +470,8 @@ class Connection:
             spec["timeout"] = timeout
         if learned:
             spec["learned"] = learned
+        if refused_with:
+            spec["refused_with"] = refused_with
         if run_id is not None:
             self._given_runs.add(run_id)
         text = json.dumps(message)

@@ -94,6 +94,16 @@ class Conn:
         times = [record.t for record in self.received]
         return times if all(a <= b for a, b in zip(times, times[1:])) else None
 
+    def idless_errors(self, start: Record) -> list[Record]:
+        """Errors without a run id received after ``start`` and before the next message this connection sent: what
+        can answer a start when the target drops the run id (a refusal must carry the given one, PROTOCOL §5)."""
+        later = [r.seq for r in self.sent if r.seq > start.seq]
+        until = later[0] if later else float("inf")
+        return [
+            r for r in self.frames
+            if start.seq < r.seq < until and r.type in ERROR_TYPES and not isinstance(run_id_of(r.frame), str)
+        ]
+
     def open_during(self, start: float, end: float) -> bool:
         """Was this connection open over the whole interval (so it should have seen the user's events)?"""
         closed = self.closed_at
@@ -262,15 +272,12 @@ class View:
         for run in runs:
             if run.frames or run.given_run_id:
                 continue
-            later = [r.seq for r in conn.sent if r.seq > run.start.seq]
-            until = later[0] if later else float("inf")
-            for record in conn.frames:
-                if run.start.seq < record.seq < until and record.type in ERROR_TYPES and record.seq not in taken:
-                    if not isinstance(run_id_of(record.frame), str):
-                        taken.add(record.seq)
-                        run.frames = [record]
-                        run.matched_by = "arrival"
-                        break
+            for record in conn.idless_errors(run.start):
+                if record.seq not in taken:
+                    taken.add(record.seq)
+                    run.frames = [record]
+                    run.matched_by = "arrival"
+                    break
 
     @staticmethod
     def _claim_by_thread(runs: list[Run], by_id: dict[Any, list[Record]], claimed: set[str], given_runs: set[str]) -> None:

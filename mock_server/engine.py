@@ -148,8 +148,9 @@ class ExecutionEngine:
 
     # --- starting -----------------------------------------------------------------------------------------------
 
-    def start(self, request: RunRequest) -> ExecutionContext:
-        """Validate and schedule a run; :class:`RunRefused` (carrying the given run id) when none starts."""
+    def start(self, request: RunRequest) -> ExecutionContext | None:
+        """Validate and schedule a run; :class:`RunRefused` (carrying the given run id) when none starts (``None``, no
+        answer at all, only under the ``unknown_agent_silent`` fault)."""
         start = request.start
         given_run = start.run_id
         if self._closing:
@@ -157,8 +158,12 @@ class ExecutionEngine:
         scenario = None if self._faults.enabled(FaultName.SCENARIO_IGNORED) else self._scenario(request)
         spec = self._registry.get(start.agent_name)
         if spec is None:
+            if self._faults.enabled(FaultName.UNKNOWN_AGENT_SILENT):
+                log.warning("no agent %r: start message dropped", start.agent_name)
+                return None
             known = ", ".join(self._registry.names)
-            raise RunRefused(ErrorCode.UNKNOWN_AGENT, f"unknown agent; known: {known}", given_run)
+            refused_run = None if self._faults.enabled(FaultName.UNKNOWN_AGENT_REFUSED_WITHOUT_RUN_ID) else given_run
+            raise RunRefused(ErrorCode.UNKNOWN_AGENT, f"unknown agent; known: {known}", refused_run)
         if scenario in TOOL_SCENARIOS and not spec.uses_tools:
             raise RunRefused(ErrorCode.UNKNOWN_SCENARIO, f"scenario {scenario} needs an agent that uses tools", given_run)
         user_id = request.user_id
@@ -188,15 +193,24 @@ class ExecutionEngine:
         name = request.start.scenario
         if name is None:
             return None
+        loaded = self.offers_scenarios and not self._faults.enabled(FaultName.SCENARIO_HOOKS_NOT_LOADED)
+        offered = tuple(Scenario) if loaded else ()
+        scenario = next((known for known in offered if known.value == name), None)
+        if scenario is None and self._faults.enabled(FaultName.UNKNOWN_SCENARIO_CHECKED_BEFORE_E2E):
+            self._unknown_scenario(offered, request.start.run_id)
         gated = not request.e2e_active and not self._faults.enabled(FaultName.SCENARIO_WITHOUT_E2E_HONOURED)
         if gated or self._variants.enabled(VariantName.NO_HOOKS):
             raise RunRefused(ErrorCode.E2E_NOT_ALLOWED, "scenarios are honoured only on E2E connections outside production", request.start.run_id)
-        offered = tuple(Scenario) if self.offers_scenarios else ()
-        scenario = next((known for known in offered if known.value == name), None)
+        if scenario is None and self._faults.enabled(FaultName.UNKNOWN_SCENARIO_RUNS_PLAIN) and loaded:
+            return None
         if scenario is None:
-            listed = ", ".join(known.value for known in offered) or "none"
-            raise RunRefused(ErrorCode.UNKNOWN_SCENARIO, f"unknown scenario; known: {listed}", request.start.run_id)
+            self._unknown_scenario(offered, request.start.run_id)
         return scenario
+
+    @staticmethod
+    def _unknown_scenario(offered: tuple[Scenario, ...], run_id: str | None) -> None:
+        listed = ", ".join(known.value for known in offered) or "none"
+        raise RunRefused(ErrorCode.UNKNOWN_SCENARIO, f"unknown scenario; known: {listed}", run_id)
 
     def _thread_for(self, user_id: str, given: str | None, run_id: str | None) -> str:
         """The given thread if no other user owns it, else a new one (unique across users, unless faulted)."""

@@ -77,6 +77,11 @@ class FaultName(StrEnum):
     PAYLOAD_USER_ID_OVERRIDES_SUB = "payload_user_id_overrides_sub"
     GIVEN_THREAD_ID_IGNORED = "given_thread_id_ignored"
     SCENARIO_WITHOUT_E2E_HONOURED = "scenario_without_e2e_honoured"
+    UNKNOWN_AGENT_SILENT = "unknown_agent_silent"
+    UNKNOWN_AGENT_REFUSED_WITHOUT_RUN_ID = "unknown_agent_refused_without_run_id"
+    UNKNOWN_SCENARIO_CHECKED_BEFORE_E2E = "unknown_scenario_checked_before_e2e"
+    UNKNOWN_SCENARIO_RUNS_PLAIN = "unknown_scenario_runs_plain"
+    SCENARIO_HOOKS_NOT_LOADED = "scenario_hooks_not_loaded"
     # manager.py
     CONNECTION_REGISTERED_TWICE = "connection_registered_twice"
     BROADCAST_TO_ALL_CONNECTIONS = "broadcast_to_all_connections"
@@ -193,6 +198,18 @@ CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fau
            "the client's thread_id is ignored and every run gets a new thread"),
     _fault(F.SCENARIO_WITHOUT_E2E_HONOURED, {"E2E-3": "FAILED"}, "engine.py",
            "the scenario gate forgets the E2E check: scenarios run on any connection, production included"),
+    _fault(F.UNKNOWN_AGENT_SILENT, {"EVT-2": "FAILED"}, "engine.py",
+           "a start for an agent the server does not have is logged and dropped: no UNKNOWN_AGENT error, no run"),
+    _fault(F.UNKNOWN_AGENT_REFUSED_WITHOUT_RUN_ID, {"EVT-2": "FAILED"}, "engine.py",
+           "the UNKNOWN_AGENT refusal forgets the given run_id, so the client cannot tell which start it answers"),
+    _fault(F.UNKNOWN_SCENARIO_CHECKED_BEFORE_E2E, {"E2E-3": "FAILED"}, "engine.py",
+           "the scenario name is looked up before the E2E gate: an unknown name on a non-E2E connection gets "
+           "UNKNOWN_SCENARIO instead of E2E_NOT_ALLOWED"),
+    _fault(F.UNKNOWN_SCENARIO_RUNS_PLAIN, {"FAIL-4": "FAILED"}, "engine.py",
+           "an unknown scenario name on an E2E connection falls through to an ordinary run (no UNKNOWN_SCENARIO)"),
+    _fault(F.SCENARIO_HOOKS_NOT_LOADED, {"FAIL-4": "FAILED", "FAIL-1": "FAILED", "FAIL-2": "FAILED", "FAIL-3": "FAILED"},
+           "engine.py",
+           "features.scenarios says true but the hook table is empty: every scenario is refused with UNKNOWN_SCENARIO"),
     _fault(F.NO_HEARTBEAT, {"EVT-7": "FAILED"}, "engine.py",
            "no heartbeat during a run, so a slow tool means silence"),
     _fault(F.CONNECTION_REGISTERED_TWICE, {"EVT-8": "FAILED"}, "manager.py",

@@ -17,7 +17,7 @@ from harness.normalize import ENVELOPE, ERROR_TYPES, MISSING, envelope, envelope
 from harness.rules.base import Context, Limits, finding, rule
 from harness.rules.failures import slow_tool_honoured
 from harness.transcript import Record
-from harness.view import Run, View
+from harness.view import Run, View, error_code
 
 TERMINAL_TYPES = ("agent_completed",) + ERROR_TYPES
 IDS = ("run_id", "thread_id", "user_id", "agent_name")
@@ -60,6 +60,10 @@ def all_kinds(view: View, ctx: Context) -> Iterator[Finding]:
 def order(view: View, ctx: Context) -> Iterator[Finding]:
     for run in view.runs:
         frames = run.frames
+        demanded = run.spec.get("refused_with")
+        if isinstance(demanded, str):
+            yield _refusal(run, demanded)
+            continue
         if run.refusal:
             yield finding("EVT-2", Grade.OK, f"{_label(run)}: refused with one error frame", frames[0].seq)
             continue
@@ -83,6 +87,25 @@ def order(view: View, ctx: Context) -> Iterator[Finding]:
             failed.append(f"{len(after)} run frame(s) after the terminal frame: {', '.join(map(str, after[:3]))}")
         marks = [frames[i].seq for i in terminals[1:]] or [r.seq for r in frames[:1]]
         yield _verdict("EVT-2", run, failed, [], marks, "started first, one terminal frame last")
+
+
+def _refusal(run: Run, code: str) -> Finding:
+    """EVT-2's refusal clause for a start the contract answers with ``code`` and no run (an unknown agent: PROTOCOL
+    §3): one error with that code carrying the run's ``run_id``, as the run's only frame. A spelled error counts
+    as that frame without a grade change (Decision 29)."""
+    if run.refusal:
+        got = error_code(run.frames[0])
+        if got == code:
+            return finding("EVT-2", Grade.OK, f"{_label(run)}: refused with {code}", run.frames[0].seq)
+        return finding("EVT-2", Grade.FAILED, f"{_label(run)}: refused with {got!r}, expected {code}", run.frames[0].seq)
+    expected = f"expected one {code} error carrying the run's run_id as the run's only frame"
+    if not run.frames:
+        idless = [r for r in run.conn.idless_errors(run.start) if error_code(r) == code]
+        if idless:
+            return finding("EVT-2", Grade.FAILED, f"{_label(run)}: the {code} error carries no run_id; {expected}", idless[0].seq)
+        return finding("EVT-2", Grade.FAILED, f"{_label(run)}: {run.silence}; {expected}", run.start.seq)
+    kinds = ", ".join(dict.fromkeys(str(r.type) for r in run.frames))
+    return finding("EVT-2", Grade.FAILED, f"{_label(run)}: {expected}, got {kinds}", run.frames[0].seq)
 
 
 @rule("EVT-3")
