@@ -169,6 +169,11 @@ class AgentWebSocketBridge:
             data["error"] = error
         return self._emit(ctx, "agent_completed", data, thread_id)
 
+    def notify_run_failed(self, ctx: ExecutionContext, code: str, message: str) -> None:
+        """End a failed run with an ``error`` carrying its run id instead of ``agent_completed`` (the
+        ``tool_failed_terminal`` variant; PROTOCOL FAIL-2 and FAIL-3 accept either terminal frame)."""
+        self.manager.send_to_user(ctx.user_id, error_frame(code, message, run_id=ctx.run_id, variants=self._variants))
+
     def notify_heartbeat(self, user_id: str) -> None:
         """Silence filler during a run (no run fields: it belongs to the connection, not the run)."""
         self.manager.send_to_user(user_id, heartbeat_frame())
@@ -205,6 +210,8 @@ class AgentWebSocketBridge:
         }
         if self._variants.enabled(VariantName.FLAT_EVENTS):  # the backends that put every field at the top level
             frame.update(data)
+        elif self._variants.enabled(VariantName.PAYLOAD_EVENTS):  # the backends that mirror the client's payload
+            frame["payload"] = data
         else:
             frame["data"] = data
         self.manager.send_to_user(ctx.user_id, frame)

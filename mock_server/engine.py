@@ -67,6 +67,8 @@ class Outcome:
     status: str
     final_response: str
     error: str | None = None
+    code: ErrorCode | None = None
+    """The error code a failed run ends with instead of ``agent_completed`` (the ``tool_failed_terminal`` variant)."""
 
 
 class RunEmitter:
@@ -106,7 +108,10 @@ class RunEmitter:
         self._sent()
 
     def completed(self, outcome: Outcome) -> None:
-        self._notifier.notify_agent_completed(self.ctx, status=outcome.status, final_response=outcome.final_response, error=outcome.error)
+        if outcome.code is not None:
+            self._notifier.notify_run_failed(self.ctx, outcome.code, outcome.error or "the run failed")
+        else:
+            self._notifier.notify_agent_completed(self.ctx, status=outcome.status, final_response=outcome.final_response, error=outcome.error)
         self._sent()
 
 
@@ -281,12 +286,17 @@ class ExecutionEngine:
         except asyncio.CancelledError:
             return Outcome("failed", "", f"run cancelled: {run.cancel_reason}")
         except ToolFailed as exc:
-            return Outcome("failed", "", str(exc))
+            return Outcome("failed", "", str(exc), self._terminal_error(ErrorCode.TOOL_FAILED))
         except Exception as exc:
             if self._faults.enabled(FaultName.CRASH_LEAVES_NO_TERMINAL):
                 log.error("agent %s crashed in run %s: %s", spec.name, run.ctx.run_id, exc)
                 return None
-            return Outcome("failed", "", f"agent {spec.name} crashed: {type(exc).__name__}: {exc}")
+            return Outcome("failed", "", f"agent {spec.name} crashed: {type(exc).__name__}: {exc}", self._terminal_error(ErrorCode.AGENT_FAILED))
+
+    def _terminal_error(self, code: ErrorCode) -> ErrorCode | None:
+        """The error a failed run ends with under ``tool_failed_terminal`` (PROTOCOL FAIL-2, FAIL-3 accept it), else
+        ``None``: the canonical ``agent_completed`` with status ``failed``."""
+        return code if self._variants.enabled(VariantName.TOOL_FAILED_TERMINAL) else None
 
     async def _heartbeat(self, emitter: RunEmitter) -> None:
         while True:
