@@ -208,6 +208,8 @@ class AgentWebSocketBridge:
             "agent_name": ctx.agent_name,
             "timestamp": self._timestamp(ctx),
         }
+        if self._faults.enabled(FaultName.AGENT_NAME_MISSING):
+            del frame["agent_name"]
         if self._variants.enabled(VariantName.FLAT_EVENTS):  # the backends that put every field at the top level
             frame.update(data)
         elif self._variants.enabled(VariantName.PAYLOAD_EVENTS):  # the backends that mirror the client's payload

@@ -111,7 +111,9 @@ class RunEmitter:
         if outcome.code is not None:
             self._notifier.notify_run_failed(self.ctx, outcome.code, outcome.error or "the run failed")
         else:
-            self._notifier.notify_agent_completed(self.ctx, status=outcome.status, final_response=outcome.final_response, error=outcome.error)
+            self._notifier.notify_agent_completed(
+                self.ctx, status=outcome.status, final_response=outcome.final_response, error=outcome.error
+            )
         self._sent()
 
 
@@ -174,6 +176,8 @@ class ExecutionEngine:
         user_id = request.user_id
         if start.claimed_user_id and self._faults.enabled(FaultName.PAYLOAD_USER_ID_OVERRIDES_SUB):
             user_id = start.claimed_user_id
+        if start.thread_id and self._faults.enabled(FaultName.RUN_USER_FROM_THREAD_OWNER):
+            user_id = self._thread_owners.get(start.thread_id, user_id)
         given_thread = None if self._faults.enabled(FaultName.GIVEN_THREAD_ID_IGNORED) else start.thread_id
         thread_id = self._thread_for(user_id, given_thread, given_run)
         run_id = self._run_id_for(thread_id, given_run)
@@ -291,7 +295,8 @@ class ExecutionEngine:
             if self._faults.enabled(FaultName.CRASH_LEAVES_NO_TERMINAL):
                 log.error("agent %s crashed in run %s: %s", spec.name, run.ctx.run_id, exc)
                 return None
-            return Outcome("failed", "", f"agent {spec.name} crashed: {type(exc).__name__}: {exc}", self._terminal_error(ErrorCode.AGENT_FAILED))
+            crashed = f"agent {spec.name} crashed: {type(exc).__name__}: {exc}"
+            return Outcome("failed", "", crashed, self._terminal_error(ErrorCode.AGENT_FAILED))
 
     def _terminal_error(self, code: ErrorCode) -> ErrorCode | None:
         """The error a failed run ends with under ``tool_failed_terminal`` (PROTOCOL FAIL-2, FAIL-3 accept it), else

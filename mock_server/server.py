@@ -30,7 +30,9 @@ from urllib.parse import urlsplit
 
 import websockets.http11
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.server import ServerProtocol
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
@@ -129,6 +131,21 @@ class _ShortHeaderLimit(ServerConnection):
         super().data_received(data)
 
 
+class _PingsIgnored(ServerConnection):
+    """The ``websocket_pings_ignored`` fault: a stack that swallows incoming control frames, so a WebSocket ping is
+    never answered with a pong (ROB-5); everything else is read as usual."""
+
+    def __init__(self, protocol: ServerProtocol, *args: Any, **kwargs: Any) -> None:
+        receive = protocol.recv_frame
+
+        def recv_frame(frame: Frame) -> None:
+            if frame.opcode is not Opcode.PING:
+                receive(frame)
+
+        protocol.recv_frame = recv_frame  # type: ignore[method-assign]
+        super().__init__(protocol, *args, **kwargs)
+
+
 def _allow_long_header_lines() -> None:
     websockets.http11.MAX_LINE_LENGTH = max(websockets.http11.MAX_LINE_LENGTH, MAX_HEADER_LINE)
 
@@ -213,7 +230,7 @@ class MockServer:
             process_request=self._process_request,
             select_subprotocol=self._select_subprotocol,
             compression=None,
-            create_connection=_ShortHeaderLimit if self.variants.enabled(VariantName.SHORT_HEADER_LIMIT) else None,
+            create_connection=self._connection_class(),
             max_size=None if self.faults.enabled(FaultName.NO_MESSAGE_SIZE_LIMIT) else MAX_MESSAGE_BYTES,
             server_header=f"wsagent-mock-server/{__version__}",
         )
@@ -223,6 +240,11 @@ class MockServer:
         if self.variants:
             log.info("variants: %s", ", ".join(self.variants))
         return self
+
+    def _connection_class(self) -> type[ServerConnection] | None:
+        if self.faults.enabled(FaultName.WEBSOCKET_PINGS_IGNORED):
+            return _PingsIgnored
+        return _ShortHeaderLimit if self.variants.enabled(VariantName.SHORT_HEADER_LIMIT) else None
 
     async def close(self) -> None:
         """Graceful shutdown; safe to call twice."""
@@ -315,8 +337,15 @@ class MockServer:
                 "environment": self.config.environment.name.value,
                 "agents": list(self.registry.names),
                 "server_version": __version__,
+                **self._debug(),
             },
         }
+
+    def _debug(self) -> dict[str, Any]:
+        """Nothing; under the ``secret_in_hello`` fault, a debug block that dumps the auth settings (SEC-2)."""
+        if not self.faults.enabled(FaultName.SECRET_IN_HELLO):
+            return {}
+        return {"debug": {"auth": {"secret": self.auth.secret, "environment": self.auth.environment.value}}}
 
     # --- message loop -------------------------------------------------------------------------------------------
 

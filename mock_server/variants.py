@@ -105,8 +105,8 @@ CATALOG: Mapping[VariantName, Variant] = MappingProxyType({variant.name: variant
     _variant(V.UNKNOWN_SCENARIOS, "engine.py",
              "no scenario hooks: on an E2E connection every scenario is refused with UNKNOWN_SCENARIO; features.scenarios false"),
     _variant(V.TOOL_FAILED_TERMINAL, "engine.py",
-             "a run whose tool failed ends with an error TOOL_FAILED (a crashed agent's with AGENT_FAILED) carrying its "
-             "run_id, instead of agent_completed failed"),
+             "a run whose tool failed ends with an error TOOL_FAILED (a crashed agent's with AGENT_FAILED) "
+             "carrying its run_id, instead of agent_completed failed"),
 )})
 
 

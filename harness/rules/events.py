@@ -97,12 +97,14 @@ def _refusal(run: Run, code: str) -> Finding:
         got = error_code(run.frames[0])
         if got == code:
             return finding("EVT-2", Grade.OK, f"{_label(run)}: refused with {code}", run.frames[0].seq)
-        return finding("EVT-2", Grade.FAILED, f"{_label(run)}: refused with {got!r}, expected {code}", run.frames[0].seq)
+        wrong = f"{_label(run)}: refused with {got!r}, expected {code}"
+        return finding("EVT-2", Grade.FAILED, wrong, run.frames[0].seq)
     expected = f"expected one {code} error carrying the run's run_id as the run's only frame"
     if not run.frames:
         idless = [r for r in run.conn.idless_errors(run.start) if error_code(r) == code]
         if idless:
-            return finding("EVT-2", Grade.FAILED, f"{_label(run)}: the {code} error carries no run_id; {expected}", idless[0].seq)
+            idless_text = f"{_label(run)}: the {code} error carries no run_id; {expected}"
+            return finding("EVT-2", Grade.FAILED, idless_text, idless[0].seq)
         return finding("EVT-2", Grade.FAILED, f"{_label(run)}: {run.silence}; {expected}", run.start.seq)
     kinds = ", ".join(dict.fromkeys(str(r.type) for r in run.frames))
     return finding("EVT-2", Grade.FAILED, f"{_label(run)}: {expected}, got {kinds}", run.frames[0].seq)
