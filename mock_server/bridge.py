@@ -157,6 +157,8 @@ class AgentWebSocketBridge:
             data["error"] = error or "tool failed"
         if not self._faults.enabled(FaultName.DURATION_MS_MISSING):
             data["duration_ms"] = round(duration_ms, 3)
+        if self._faults.enabled(FaultName.COMPLETION_WITHOUT_EXECUTION_ID):
+            del data["execution_id"]
         return self._emit(ctx, "tool_completed", data, thread_id)
 
     def notify_agent_completed(

@@ -64,6 +64,7 @@ class FaultName(StrEnum):
     TOOL_PARAMETERS_MISSING = "tool_parameters_missing"
     FINAL_RESPONSE_MISSING = "final_response_missing"
     AGENT_NAME_MISSING = "agent_name_missing"
+    COMPLETION_WITHOUT_EXECUTION_ID = "completion_without_execution_id"
     # tools.py
     COMPLETED_BEFORE_TOOL_COMPLETED = "completed_before_tool_completed"
     TOOL_ERROR_REPORTED_AS_SUCCESS = "tool_error_reported_as_success"
@@ -188,6 +189,9 @@ CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fau
     _fault(F.AGENT_NAME_MISSING, {"EVT-4": "FAILED", "EVT-5": "FAILED"}, "bridge.py",
            "the event envelope leaves out agent_name (EVT-4: a required envelope field; EVT-5: not the agent "
            "asked for)"),
+    _fault(F.COMPLETION_WITHOUT_EXECUTION_ID, {"EVT-3": "NON-STRICT", "EVT-4": "FAILED"}, "bridge.py",
+           "tool_completed leaves out execution_id: calls pair by tool_name only (EVT-3 NON-STRICT), and EVT-4 "
+           "requires the field"),
     _fault(F.CLOCK_GOES_BACKWARDS, {"EVT-6": "FAILED"}, "bridge.py",
            "event timestamps subtract the run's elapsed time instead of adding it (they decrease)"),
     _fault(F.RESOLUTION_FAILURE_SWALLOWED, {"FAIL-1": "FAILED", "EVT-2": "FAILED"}, "bridge.py",

@@ -133,17 +133,21 @@ def _pair(frames: list[Record]) -> tuple[list[str], list[str], list[int]]:
             break
         eid = table_value(record.frame, "execution_id")
         name = table_value(record.frame, "tool_name")
-        if eid is MISSING or isinstance(eid, (dict, list)):
+        idless = eid is MISSING or isinstance(eid, (dict, list))
+        if idless:
             soft.append(f"{kind} #{record.seq} has no execution_id: paired by tool_name")
             if kind == "tool_executing":
                 by_name.append((name, record))
-            elif any(n == name for n, _ in by_name):
-                by_name.remove(next(item for item in by_name if item[0] == name))
-            else:
-                failed.append(f"tool_completed #{record.seq} ({name!r}) has no tool_executing before it")
-                marks.append(record.seq)
+                continue
+        named = kind == "tool_completed" and (idless or eid not in pending)
+        if named and _pair_by_name(name, by_name, pending if idless else {}):
+            if not idless:
+                soft.append(f"tool_completed #{record.seq} answers a call opened without execution_id: paired by name")
             continue
-        if kind == "tool_executing":
+        if idless:
+            failed.append(f"tool_completed #{record.seq} ({name!r}) has no tool_executing before it")
+            marks.append(record.seq)
+        elif kind == "tool_executing":
             if eid in seen:
                 failed.append(f"execution_id {eid!r} used twice")
                 marks.append(record.seq)
@@ -161,6 +165,21 @@ def _pair(frames: list[Record]) -> tuple[list[str], list[str], list[int]]:
         failed.append(f"tool_executing #{record.seq} ({name!r}, execution_id {eid!r}) has no tool_completed before the end")
         marks.append(record.seq)
     return failed, soft, marks
+
+
+def _pair_by_name(name: Any, by_name: list[tuple[Any, Record]], pending: dict[Any, tuple[Any, Record]]) -> bool:
+    """Close the oldest open call named ``name`` for a completion that cannot be paired by ``execution_id`` (PROTOCOL
+    EVT-3: without it, calls pair by ``tool_name`` in arrival order); False when no such call is open. A completion
+    with an id of its own passes no ``pending``: it may answer only a call that had none (another id is a mismatch)."""
+    unnamed = next((item for item in by_name if item[0] == name), None)
+    opened = next((eid for eid, (opened_name, _) in pending.items() if opened_name == name), MISSING)
+    if unnamed is None and opened is MISSING:
+        return False
+    if opened is MISSING or (unnamed is not None and unnamed[1].seq < pending[opened][1].seq):
+        by_name.remove(unnamed)  # type: ignore[arg-type]  # not None here
+    else:
+        del pending[opened]
+    return True
 
 
 def _is_str(value: Any) -> bool:
