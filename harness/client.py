@@ -50,6 +50,8 @@ Transport = Literal["bearer", "subprotocol", "subprotocol_raw", "query", "none"]
 TRANSPORTS: Final = ("bearer", "subprotocol", "subprotocol_raw", "query", "none")
 TERMINAL_TYPES: Final = frozenset(("agent_completed", *ERROR_TYPES))
 BODY_LIMIT = 4096
+CHAT_AGENT: Final = "echo"
+"""The agent that ``user_message`` and ``chat`` run (PROTOCOL §3)."""
 """Characters of a refusal body kept in the handshake record: enough for any AUTH_FAILED JSON."""
 
 
@@ -472,6 +474,24 @@ class Connection:
             spec["learned"] = learned
         if refused_with:
             spec["refused_with"] = refused_with
+        return await self._send_start(message, spec)
+
+    async def start_chat(self, kind: str, request: str) -> RunHandle:
+        """Start a run in the optional form of PROTOCOL §3, ``{"type": kind, "payload": {"message": request}}`` with
+        ``kind`` ``user_message`` or ``chat``, which runs agent ``echo``. The ids are given as the session's patterns
+        say; the spec's ``optional`` names the form, so a target without it is SKIPPED, never FAILED."""
+        thread = self.session.thread_ids.make()
+        run_id = self.session.run_ids.make(thread)
+        fields = (("message", request), ("thread_id", thread), ("run_id", run_id))
+        payload = {name: value for name, value in fields if value}
+        spec: dict[str, Any] = {
+            "agent": CHAT_AGENT, "request": request, "run_id": run_id, "thread_id": thread, "scenario": None,
+            "uses_tools": False, "optional": kind,
+        }
+        return await self._send_start({"type": kind, "payload": payload}, spec)
+
+    async def _send_start(self, message: dict[str, Any], spec: dict[str, Any]) -> RunHandle:
+        run_id, thread = spec["run_id"], spec["thread_id"]
         if run_id is not None:
             self._given_runs.add(run_id)
         text = json.dumps(message)

@@ -187,6 +187,20 @@ class Run:
         return len(self.frames) == 1 and self.frames[0].type in ERROR_TYPES
 
     @property
+    def declined(self) -> str | None:
+        """Why a start in an optional form (``user_message``/``chat``, PROTOCOL §3) was not run: the target answered
+        it with an error carrying no run id (UNKNOWN_MESSAGE_TYPE, say). ``None`` for every other run."""
+        form = self.spec.get("optional")
+        if not form or (self.frames and not self.refusal):
+            return None
+        answers = self.frames or self.conn.idless_errors(self.start)
+        errors = [r for r in answers if not isinstance(run_id_of(r.frame), str)]
+        if not errors:
+            return None
+        code = error_code(errors[0])
+        return f"the target does not accept the optional {form} message (it answered {code}, PROTOCOL §3)"
+
+    @property
     def ended_at(self) -> float | None:
         terminal = self.terminal
         return terminal.t if terminal else None
@@ -328,7 +342,9 @@ class View:
         that no rule judged is SKIPPED (refused scenarios, runs that got no frame, refused valid tokens)."""
         seen: dict[str, None] = {}
         for run in self.runs:
-            if run.refusal:
+            if run.declined:
+                seen[run.declined] = None
+            elif run.refusal:
                 code = error_code(run.frames[0])
                 what = f"scenario {run.scenario!r}" if run.scenario else f"the run of {run.agent!r}"
                 seen[f"the target refused {what} with {code}"] = None

@@ -198,6 +198,12 @@ class ExecutionEngine:
         """False under the no-hooks variants: a backend built without test hooks (``features.scenarios``)."""
         return not (self._variants.enabled(VariantName.NO_HOOKS) or self._variants.enabled(VariantName.UNKNOWN_SCENARIOS))
 
+    @property
+    def shares_threads(self) -> bool:
+        """Under the ``foreign_thread_runs_for_caller`` variant another user's thread id is run for the caller (the
+        other answer PROTOCOL §3 allows besides THREAD_ACCESS_DENIED); the run is still the caller's alone."""
+        return self._variants.enabled(VariantName.FOREIGN_THREAD_RUNS_FOR_CALLER)
+
     def _scenario(self, request: RunRequest) -> Scenario | None:
         name = request.start.scenario
         if name is None:
@@ -225,7 +231,7 @@ class ExecutionEngine:
         """The given thread if no other user owns it, else a new one (unique across users, unless faulted)."""
         if given is not None:
             owner = self._thread_owners.setdefault(given, user_id)
-            if owner != user_id:
+            if owner != user_id and not self.shares_threads:
                 raise RunRefused(ErrorCode.THREAD_ACCESS_DENIED, "this thread belongs to another user", run_id)
             return given
         if self._faults.enabled(FaultName.PER_USER_THREAD_COUNTER):
@@ -259,7 +265,8 @@ class ExecutionEngine:
     async def _execute(self, run: _Run, spec: AgentSpec, emitter: RunEmitter) -> None:
         heartbeat = None
         try:
-            if run.ctx.thread_id and not await self.owners.confirm(run.ctx.thread_id, run.ctx.user_id):
+            thread = run.ctx.thread_id
+            if thread and not self.shares_threads and not await self.owners.confirm(thread, run.ctx.user_id):
                 refusal = error_frame(ErrorCode.THREAD_ACCESS_DENIED, "this thread belongs to another user", run_id=run.ctx.run_id)
                 self._notifier.manager.send_to_user(run.ctx.user_id, refusal)
                 return

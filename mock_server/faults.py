@@ -92,13 +92,16 @@ class FaultName(StrEnum):
     # protocol.py / server.py message loop
     INVALID_JSON_CLOSES_CONNECTION = "invalid_json_closes_connection"
     UNKNOWN_TYPE_IGNORED = "unknown_type_ignored"
+    CHAT_RUNS_DEFAULT_AGENT = "chat_runs_default_agent"
     INVALID_MESSAGE_IGNORED = "invalid_message_ignored"
     NO_MESSAGE_SIZE_LIMIT = "no_message_size_limit"
     BINARY_FRAME_CRASHES_HANDLER = "binary_frame_crashes_handler"
     BINARY_FRAME_CLOSES_1003 = "binary_frame_closes_1003"
     NO_PONG = "no_pong"
     WEBSOCKET_PINGS_IGNORED = "websocket_pings_ignored"
+    INVALID_UTF8_REPLACED = "invalid_utf8_replaced"
     SHARED_FRAME_QUEUE = "shared_frame_queue"
+    HEALTH_UNREADY_DURING_RUNS = "health_unready_during_runs"
     SECRET_IN_HELLO = "secret_in_hello"
 
 
@@ -256,6 +259,8 @@ CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fau
            "a JSON decode error escapes the message loop and the connection closes 1011"),
     _fault(F.UNKNOWN_TYPE_IGNORED, {"ROB-2": "FAILED"}, "protocol.py",
            "frames of an unknown type are dropped silently"),
+    _fault(F.CHAT_RUNS_DEFAULT_AGENT, {"EVT-5": "FAILED"}, "protocol.py",
+           "user_message / chat run the default agent (researcher) instead of echo"),
     _fault(F.INVALID_MESSAGE_IGNORED, {"ROB-2": "FAILED"}, "protocol.py",
            "JSON that is not an object, or has no string type, is dropped without an INVALID_MESSAGE error"),
     _fault(F.NO_MESSAGE_SIZE_LIMIT, {"ROB-3": "FAILED"}, "server.py",
@@ -268,6 +273,10 @@ CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fau
            "an application ping is treated as a keep-alive and not answered"),
     _fault(F.WEBSOCKET_PINGS_IGNORED, {"ROB-5": "FAILED"}, "server.py",
            "incoming control frames are swallowed: a WebSocket-level ping gets no pong (the JSON ping still does)"),
+    _fault(F.INVALID_UTF8_REPLACED, {"ROB-3": "FAILED"}, "server.py",
+           "text frames are decoded leniently: invalid UTF-8 becomes U+FFFD and is answered, instead of closing 1007"),
+    _fault(F.HEALTH_UNREADY_DURING_RUNS, {"ISO-4": "FAILED"}, "server.py",
+           "GET /health is wired to the run queue: it answers 503 while any run is in flight"),
     _fault(F.SECRET_IN_HELLO, {"SEC-2": "FAILED"}, "server.py",
            "connection_established carries a debug block with the auth settings, the signing secret included"),
     _fault(F.SHARED_FRAME_QUEUE, {"ROB-6": "FAILED"}, "server.py",

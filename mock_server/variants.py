@@ -27,6 +27,7 @@ __all__ = ["CATALOG", "NO_VARIANTS", "Variant", "VariantName", "Variants"]
 class VariantName(StrEnum):
     # protocol.py
     ERROR_MESSAGE = "error_message"
+    NO_CHAT = "no_chat"
     # bridge.py
     FLAT_EVENTS = "flat_events"
     PAYLOAD_EVENTS = "payload_events"
@@ -39,6 +40,7 @@ class VariantName(StrEnum):
     NO_HOOKS = "no_hooks"
     UNKNOWN_SCENARIOS = "unknown_scenarios"
     TOOL_FAILED_TERMINAL = "tool_failed_terminal"
+    FOREIGN_THREAD_RUNS_FOR_CALLER = "foreign_thread_runs_for_caller"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,8 @@ CATALOG: Mapping[VariantName, Variant] = MappingProxyType({variant.name: variant
              'every error frame is {"type":"error_message","error_code":...,"error_message":"<text>"} (run_id kept)',
              lenient={"ROB-1": SPELLED, "ROB-2": SPELLED, "ROB-4": SPELLED, "FAIL-1": SPELLED, "FAIL-4": SPELLED,
                       "E2E-3": SPELLED}),
+    _variant(V.NO_CHAT, "protocol.py",
+             "no user_message / chat (optional in PROTOCOL §3): they get UNKNOWN_MESSAGE_TYPE like any unknown type"),
     _variant(V.FLAT_EVENTS, "bridge.py", "event fields at the top level of the frame instead of in data",
              lenient={"EVT-4": "fields outside data (PROTOCOL §4)"}),
     _variant(V.PAYLOAD_EVENTS, "bridge.py", "event fields under payload instead of data",
@@ -107,6 +111,9 @@ CATALOG: Mapping[VariantName, Variant] = MappingProxyType({variant.name: variant
     _variant(V.TOOL_FAILED_TERMINAL, "engine.py",
              "a run whose tool failed ends with an error TOOL_FAILED (a crashed agent's with AGENT_FAILED) "
              "carrying its run_id, instead of agent_completed failed"),
+    _variant(V.FOREIGN_THREAD_RUNS_FOR_CALLER, "engine.py",
+             "a thread_id another user created is run for the caller (no THREAD_ACCESS_DENIED); only the caller "
+             "sees it"),
 )})
 
 

@@ -44,6 +44,15 @@ async def test_unknown_agent_refused(wsagent: Case) -> None:
     wsagent.check()
 
 
+@pytest.mark.requirement("EVT-1", "EVT-2", "EVT-5")
+@pytest.mark.parametrize("kind", ["user_message", "chat"])
+async def test_chat_message_runs_echo(wsagent: Case, kind: str) -> None:
+    """PROTOCOL §3, optional: ``user_message``/``chat`` with ``payload.message`` runs ``echo``; SKIPPED without it."""
+    conn = await wsagent.connect_ok()
+    await wsagent.chat(conn, kind)
+    wsagent.check()
+
+
 @pytest.mark.requirement("EVT-2", "EVT-5", "ISO-3")
 async def test_server_created_ids(wsagent: Case) -> None:
     conn = await wsagent.connect_ok()

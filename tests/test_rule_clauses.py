@@ -1107,6 +1107,26 @@ def completion_with_id_answers_an_idless_call() -> Script:
     return with_frames(frames)
 
 
+def chat(run_id: str | None, *answer: dict) -> Script:
+    """A ``user_message`` start (optional in PROTOCOL §3: a target without it is SKIPPED, never FAILED)."""
+    spec = {"agent": "echo", "request": "hi", "run_id": run_id, "thread_id": "thread_a" if run_id else None,
+            "scenario": None, "uses_tools": False, "optional": "user_message"}
+    script = Script().connect("a1", "alice").send("a1", {"type": "user_message", "payload": {"message": "hi"}},
+                                                   note={"start": spec})
+    return script.recv_all("a1", list(answer))
+
+
+CLAUSES += [
+    Clause("chat_declined", lambda: chat("thread_a_run_1", error("UNKNOWN_MESSAGE_TYPE", None)),
+           {"EVT-2": SKIPPED, "EVT-1": None}),
+    Clause("chat_declined_server_ids", lambda: chat(None, error("UNKNOWN_MESSAGE_TYPE", None)), {"EVT-2": SKIPPED}),
+    Clause("chat_runs_echo", lambda: chat("thread_a_run_1", *canonical_run("alice", "thread_a_run_1", "thread_a",
+                                                                           agent="echo", tools=())),
+           {"EVT-1": OK, "EVT-2": OK, "EVT-5": OK}),
+    Clause("chat_silent", lambda: chat("thread_a_run_1"), {"EVT-2": FAILED}),
+]
+
+
 @pytest.mark.parametrize("c", CLAUSES, ids=[c.name for c in CLAUSES])
 def test_clause_grades_transcript(c: Clause) -> None:
     verdict = judge(c.build().transcript, c.context, list(c.expect))

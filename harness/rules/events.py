@@ -61,6 +61,9 @@ def order(view: View, ctx: Context) -> Iterator[Finding]:
     for run in view.runs:
         frames = run.frames
         demanded = run.spec.get("refused_with")
+        if run.declined:
+            yield finding("EVT-2", Grade.SKIPPED, f"{_label(run)}: {run.declined}", run.start.seq)
+            continue
         if isinstance(demanded, str):
             yield _refusal(run, demanded)
             continue
