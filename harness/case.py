@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.client import Connection, RunHandle, Session, Transport
+from harness.client import TERMINAL_TYPES, Connection, RunHandle, Session, Transport
 from harness.config import Agents, HarnessConfig, safe_url
 from harness.errors import ConfigError, TargetShutDown
 from harness.grades import Finding, Grade, fails
@@ -26,7 +26,7 @@ from harness.preflight import check_runs, check_target, unanswered
 from harness.rendering import describe, reproduce
 from harness.rules import Context
 from harness.targets import Target
-from harness.transcript import Direction, Kind, Transcript
+from harness.transcript import Direction, Kind, Record, Transcript
 from harness.view import View
 
 __all__ = ["Case", "NonStrictWarning", "Outcome"]
@@ -197,6 +197,22 @@ class Case:
             self.target.learned[shape] = f"a run of this shape ({shape}) got no frame within {waited:g} s in {self.name}"
         elif terminal is not None:
             await conn.barrier(self.config.timeout)  # a frame the target sent after the terminal one is in too (EVT-2)
+        return handle
+
+    async def chat(self, conn: Connection, kind: str, request: str = "say hello back") -> RunHandle:
+        """Start a run with the optional ``user_message``/``chat`` message (agent ``echo``, PROTOCOL §3) and wait for
+        its end, or for the error that declines the form: the rules SKIP a target without it (``Run.declined``)."""
+        check_runs(self.target)
+        handle = await conn.start_chat(kind, request)
+        start = handle.record
+        if start is None:
+            return handle
+
+        def ended(record: Record) -> bool:  # the connection runs nothing else: any terminal frame is this start's
+            return record.seq > start.seq and record.type in TERMINAL_TYPES
+
+        if await conn.wait_for(ended, self.config.timeout) is not None:
+            await conn.barrier(self.config.timeout)
         return handle
 
     async def start(self, conn: Connection, agent: str | None = None, request: str = "wsagent conformance run", **kw: Any) -> RunHandle:

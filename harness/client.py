@@ -52,6 +52,8 @@ TRANSPORTS: Final = ("bearer", "subprotocol", "subprotocol_raw", "query", "beare
 """``bearer_and_subprotocol``: the token in the Bearer header, and a second token (``subprotocol_token``) in a
 ``jwt.<base64url>`` entry beside it (PROTOCOL §1: the header's token is used, the ``jwt.`` entry still selected)."""
 BODY_LIMIT = 4096
+CHAT_AGENT: Final = "echo"
+"""The agent that ``user_message`` and ``chat`` run (PROTOCOL §3)."""
 """Characters of a refusal body kept in the handshake record: enough for any AUTH_FAILED JSON."""
 
 
@@ -465,6 +467,7 @@ class Connection:
         claims_user: str | None = None,
         timeout: float | None = None,
         learned: str | None = None,
+        refused_with: str | None = None,
     ) -> RunHandle:
         """Send a start message built from the session's template; the note keeps what was asked for.
 
@@ -473,7 +476,8 @@ class Connection:
         ``claims_user`` acts for another user (SEC-1: a payload ``user_id`` must never override the token's ``sub``):
         it fills ``{user_id}``, or is put into the payload when the template has no such placeholder. ``timeout``, how
         long the caller will wait for the run, is noted so a run that got nothing can say for how long; ``learned``, why
-        the caller does not wait at all.
+        the caller does not wait at all. ``refused_with`` is the error code the contract demands instead of a run (an
+        agent the target cannot have: ``UNKNOWN_AGENT``); EVT-2's refusal clause holds the run to it.
         """
         thread = self.session.thread_ids.make() if thread_id is AUTO else thread_id
         if run_id is AUTO:
@@ -487,6 +491,26 @@ class Connection:
             spec["timeout"] = timeout
         if learned:
             spec["learned"] = learned
+        if refused_with:
+            spec["refused_with"] = refused_with
+        return await self._send_start(message, spec)
+
+    async def start_chat(self, kind: str, request: str) -> RunHandle:
+        """Start a run in the optional form of PROTOCOL §3, ``{"type": kind, "payload": {"message": request}}`` with
+        ``kind`` ``user_message`` or ``chat``, which runs agent ``echo``. The ids are given as the session's patterns
+        say; the spec's ``optional`` names the form, so a target without it is SKIPPED, never FAILED."""
+        thread = self.session.thread_ids.make()
+        run_id = self.session.run_ids.make(thread)
+        fields = (("message", request), ("thread_id", thread), ("run_id", run_id))
+        payload = {name: value for name, value in fields if value}
+        spec: dict[str, Any] = {
+            "agent": CHAT_AGENT, "request": request, "run_id": run_id, "thread_id": thread, "scenario": None,
+            "uses_tools": False, "optional": kind,
+        }
+        return await self._send_start({"type": kind, "payload": payload}, spec)
+
+    async def _send_start(self, message: dict[str, Any], spec: dict[str, Any]) -> RunHandle:
+        run_id, thread = spec["run_id"], spec["thread_id"]
         if run_id is not None:
             self._given_runs.add(run_id)
         text = json.dumps(message)

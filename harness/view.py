@@ -94,6 +94,16 @@ class Conn:
         times = [record.t for record in self.received]
         return times if all(a <= b for a, b in zip(times, times[1:])) else None
 
+    def idless_errors(self, start: Record) -> list[Record]:
+        """Errors without a run id received after ``start`` and before the next message this connection sent: what
+        can answer a start when the target drops the run id (a refusal must carry the given one, PROTOCOL §5)."""
+        later = [r.seq for r in self.sent if r.seq > start.seq]
+        until = later[0] if later else float("inf")
+        return [
+            r for r in self.frames
+            if start.seq < r.seq < until and r.type in ERROR_TYPES and not isinstance(run_id_of(r.frame), str)
+        ]
+
     def open_during(self, start: float, end: float) -> bool:
         """Was this connection open over the whole interval (so it should have seen the user's events)?"""
         closed = self.closed_at
@@ -175,6 +185,20 @@ class Run:
     def refusal(self) -> bool:
         """A run whose only frame is one error: a refusal (EVT-1, 4, 6, 7, 8 do not apply)."""
         return len(self.frames) == 1 and self.frames[0].type in ERROR_TYPES
+
+    @property
+    def declined(self) -> str | None:
+        """Why a start in an optional form (``user_message``/``chat``, PROTOCOL §3) was not run: the target answered
+        it with an error carrying no run id (UNKNOWN_MESSAGE_TYPE, say). ``None`` for every other run."""
+        form = self.spec.get("optional")
+        if not form or (self.frames and not self.refusal):
+            return None
+        answers = self.frames or self.conn.idless_errors(self.start)
+        errors = [r for r in answers if not isinstance(run_id_of(r.frame), str)]
+        if not errors:
+            return None
+        code = error_code(errors[0])
+        return f"the target does not accept the optional {form} message (it answered {code}, PROTOCOL §3)"
 
     @property
     def ended_at(self) -> float | None:
@@ -262,15 +286,12 @@ class View:
         for run in runs:
             if run.frames or run.given_run_id:
                 continue
-            later = [r.seq for r in conn.sent if r.seq > run.start.seq]
-            until = later[0] if later else float("inf")
-            for record in conn.frames:
-                if run.start.seq < record.seq < until and record.type in ERROR_TYPES and record.seq not in taken:
-                    if not isinstance(run_id_of(record.frame), str):
-                        taken.add(record.seq)
-                        run.frames = [record]
-                        run.matched_by = "arrival"
-                        break
+            for record in conn.idless_errors(run.start):
+                if record.seq not in taken:
+                    taken.add(record.seq)
+                    run.frames = [record]
+                    run.matched_by = "arrival"
+                    break
 
     @staticmethod
     def _claim_by_thread(runs: list[Run], by_id: dict[Any, list[Record]], claimed: set[str], given_runs: set[str]) -> None:
@@ -321,7 +342,9 @@ class View:
         that no rule judged is SKIPPED (refused scenarios, runs that got no frame, refused valid tokens)."""
         seen: dict[str, None] = {}
         for run in self.runs:
-            if run.refusal:
+            if run.declined:
+                seen[run.declined] = None
+            elif run.refusal:
                 code = error_code(run.frames[0])
                 what = f"scenario {run.scenario!r}" if run.scenario else f"the run of {run.agent!r}"
                 seen[f"the target refused {what} with {code}"] = None

@@ -157,6 +157,8 @@ class AgentWebSocketBridge:
             data["error"] = error or "tool failed"
         if not self._faults.enabled(FaultName.DURATION_MS_MISSING):
             data["duration_ms"] = round(duration_ms, 3)
+        if self._faults.enabled(FaultName.COMPLETION_WITHOUT_EXECUTION_ID):
+            del data["execution_id"]
         return self._emit(ctx, "tool_completed", data, thread_id)
 
     def notify_agent_completed(
@@ -168,6 +170,11 @@ class AgentWebSocketBridge:
         if error:
             data["error"] = error
         return self._emit(ctx, "agent_completed", data, thread_id)
+
+    def notify_run_failed(self, ctx: ExecutionContext, code: str, message: str) -> None:
+        """End a failed run with an ``error`` carrying its run id instead of ``agent_completed`` (the
+        ``tool_failed_terminal`` variant; PROTOCOL FAIL-2 and FAIL-3 accept either terminal frame)."""
+        self.manager.send_to_user(ctx.user_id, error_frame(code, message, run_id=ctx.run_id, variants=self._variants))
 
     def notify_heartbeat(self, user_id: str) -> None:
         """Silence filler during a run (no run fields: it belongs to the connection, not the run)."""
@@ -203,8 +210,12 @@ class AgentWebSocketBridge:
             "agent_name": ctx.agent_name,
             "timestamp": self._timestamp(ctx),
         }
+        if self._faults.enabled(FaultName.AGENT_NAME_MISSING):
+            del frame["agent_name"]
         if self._variants.enabled(VariantName.FLAT_EVENTS):  # the backends that put every field at the top level
             frame.update(data)
+        elif self._variants.enabled(VariantName.PAYLOAD_EVENTS):  # the backends that mirror the client's payload
+            frame["payload"] = data
         else:
             frame["data"] = data
         self.manager.send_to_user(ctx.user_id, frame)

@@ -67,6 +67,8 @@ class Outcome:
     status: str
     final_response: str
     error: str | None = None
+    code: ErrorCode | None = None
+    """The error code a failed run ends with instead of ``agent_completed`` (the ``tool_failed_terminal`` variant)."""
 
 
 class RunEmitter:
@@ -106,7 +108,12 @@ class RunEmitter:
         self._sent()
 
     def completed(self, outcome: Outcome) -> None:
-        self._notifier.notify_agent_completed(self.ctx, status=outcome.status, final_response=outcome.final_response, error=outcome.error)
+        if outcome.code is not None:
+            self._notifier.notify_run_failed(self.ctx, outcome.code, outcome.error or "the run failed")
+        else:
+            self._notifier.notify_agent_completed(
+                self.ctx, status=outcome.status, final_response=outcome.final_response, error=outcome.error
+            )
         self._sent()
 
 
@@ -148,8 +155,9 @@ class ExecutionEngine:
 
     # --- starting -----------------------------------------------------------------------------------------------
 
-    def start(self, request: RunRequest) -> ExecutionContext:
-        """Validate and schedule a run; :class:`RunRefused` (carrying the given run id) when none starts."""
+    def start(self, request: RunRequest) -> ExecutionContext | None:
+        """Validate and schedule a run; :class:`RunRefused` (carrying the given run id) when none starts (``None``, no
+        answer at all, only under the ``unknown_agent_silent`` fault)."""
         start = request.start
         given_run = start.run_id
         if self._closing:
@@ -157,13 +165,19 @@ class ExecutionEngine:
         scenario = None if self._faults.enabled(FaultName.SCENARIO_IGNORED) else self._scenario(request)
         spec = self._registry.get(start.agent_name)
         if spec is None:
+            if self._faults.enabled(FaultName.UNKNOWN_AGENT_SILENT):
+                log.warning("no agent %r: start message dropped", start.agent_name)
+                return None
             known = ", ".join(self._registry.names)
-            raise RunRefused(ErrorCode.UNKNOWN_AGENT, f"unknown agent; known: {known}", given_run)
+            refused_run = None if self._faults.enabled(FaultName.UNKNOWN_AGENT_REFUSED_WITHOUT_RUN_ID) else given_run
+            raise RunRefused(ErrorCode.UNKNOWN_AGENT, f"unknown agent; known: {known}", refused_run)
         if scenario in TOOL_SCENARIOS and not spec.uses_tools:
             raise RunRefused(ErrorCode.UNKNOWN_SCENARIO, f"scenario {scenario} needs an agent that uses tools", given_run)
         user_id = request.user_id
         if start.claimed_user_id and self._faults.enabled(FaultName.PAYLOAD_USER_ID_OVERRIDES_SUB):
             user_id = start.claimed_user_id
+        if start.thread_id and self._faults.enabled(FaultName.RUN_USER_FROM_THREAD_OWNER):
+            user_id = self._thread_owners.get(start.thread_id, user_id)
         given_thread = None if self._faults.enabled(FaultName.GIVEN_THREAD_ID_IGNORED) else start.thread_id
         thread_id = self._thread_for(user_id, given_thread, given_run)
         run_id = self._run_id_for(thread_id, given_run)
@@ -184,25 +198,40 @@ class ExecutionEngine:
         """False under the no-hooks variants: a backend built without test hooks (``features.scenarios``)."""
         return not (self._variants.enabled(VariantName.NO_HOOKS) or self._variants.enabled(VariantName.UNKNOWN_SCENARIOS))
 
+    @property
+    def shares_threads(self) -> bool:
+        """Under the ``foreign_thread_runs_for_caller`` variant another user's thread id is run for the caller (the
+        other answer PROTOCOL §3 allows besides THREAD_ACCESS_DENIED); the run is still the caller's alone."""
+        return self._variants.enabled(VariantName.FOREIGN_THREAD_RUNS_FOR_CALLER)
+
     def _scenario(self, request: RunRequest) -> Scenario | None:
         name = request.start.scenario
         if name is None:
             return None
+        loaded = self.offers_scenarios and not self._faults.enabled(FaultName.SCENARIO_HOOKS_NOT_LOADED)
+        offered = tuple(Scenario) if loaded else ()
+        scenario = next((known for known in offered if known.value == name), None)
+        if scenario is None and self._faults.enabled(FaultName.UNKNOWN_SCENARIO_CHECKED_BEFORE_E2E):
+            self._unknown_scenario(offered, request.start.run_id)
         gated = not request.e2e_active and not self._faults.enabled(FaultName.SCENARIO_WITHOUT_E2E_HONOURED)
         if gated or self._variants.enabled(VariantName.NO_HOOKS):
             raise RunRefused(ErrorCode.E2E_NOT_ALLOWED, "scenarios are honoured only on E2E connections outside production", request.start.run_id)
-        offered = tuple(Scenario) if self.offers_scenarios else ()
-        scenario = next((known for known in offered if known.value == name), None)
+        if scenario is None and self._faults.enabled(FaultName.UNKNOWN_SCENARIO_RUNS_PLAIN) and loaded:
+            return None
         if scenario is None:
-            listed = ", ".join(known.value for known in offered) or "none"
-            raise RunRefused(ErrorCode.UNKNOWN_SCENARIO, f"unknown scenario; known: {listed}", request.start.run_id)
+            self._unknown_scenario(offered, request.start.run_id)
         return scenario
+
+    @staticmethod
+    def _unknown_scenario(offered: tuple[Scenario, ...], run_id: str | None) -> None:
+        listed = ", ".join(known.value for known in offered) or "none"
+        raise RunRefused(ErrorCode.UNKNOWN_SCENARIO, f"unknown scenario; known: {listed}", run_id)
 
     def _thread_for(self, user_id: str, given: str | None, run_id: str | None) -> str:
         """The given thread if no other user owns it, else a new one (unique across users, unless faulted)."""
         if given is not None:
             owner = self._thread_owners.setdefault(given, user_id)
-            if owner != user_id:
+            if owner != user_id and not self.shares_threads:
                 raise RunRefused(ErrorCode.THREAD_ACCESS_DENIED, "this thread belongs to another user", run_id)
             return given
         if self._faults.enabled(FaultName.PER_USER_THREAD_COUNTER):
@@ -236,7 +265,8 @@ class ExecutionEngine:
     async def _execute(self, run: _Run, spec: AgentSpec, emitter: RunEmitter) -> None:
         heartbeat = None
         try:
-            if run.ctx.thread_id and not await self.owners.confirm(run.ctx.thread_id, run.ctx.user_id):
+            thread = run.ctx.thread_id
+            if thread and not self.shares_threads and not await self.owners.confirm(thread, run.ctx.user_id):
                 refusal = error_frame(ErrorCode.THREAD_ACCESS_DENIED, "this thread belongs to another user", run_id=run.ctx.run_id)
                 self._notifier.manager.send_to_user(run.ctx.user_id, refusal)
                 return
@@ -267,12 +297,18 @@ class ExecutionEngine:
         except asyncio.CancelledError:
             return Outcome("failed", "", f"run cancelled: {run.cancel_reason}")
         except ToolFailed as exc:
-            return Outcome("failed", "", str(exc))
+            return Outcome("failed", "", str(exc), self._terminal_error(ErrorCode.TOOL_FAILED))
         except Exception as exc:
             if self._faults.enabled(FaultName.CRASH_LEAVES_NO_TERMINAL):
                 log.error("agent %s crashed in run %s: %s", spec.name, run.ctx.run_id, exc)
                 return None
-            return Outcome("failed", "", f"agent {spec.name} crashed: {type(exc).__name__}: {exc}")
+            crashed = f"agent {spec.name} crashed: {type(exc).__name__}: {exc}"
+            return Outcome("failed", "", crashed, self._terminal_error(ErrorCode.AGENT_FAILED))
+
+    def _terminal_error(self, code: ErrorCode) -> ErrorCode | None:
+        """The error a failed run ends with under ``tool_failed_terminal`` (PROTOCOL FAIL-2, FAIL-3 accept it), else
+        ``None``: the canonical ``agent_completed`` with status ``failed``."""
+        return code if self._variants.enabled(VariantName.TOOL_FAILED_TERMINAL) else None
 
     async def _heartbeat(self, emitter: RunEmitter) -> None:
         while True:

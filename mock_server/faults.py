@@ -78,6 +78,8 @@ class FaultName(StrEnum):
     USER_REQUEST_MISSING = "user_request_missing"
     TOOL_PARAMETERS_MISSING = "tool_parameters_missing"
     FINAL_RESPONSE_MISSING = "final_response_missing"
+    AGENT_NAME_MISSING = "agent_name_missing"
+    COMPLETION_WITHOUT_EXECUTION_ID = "completion_without_execution_id"
     # tools.py
     COMPLETED_BEFORE_TOOL_COMPLETED = "completed_before_tool_completed"
     TOOL_ERROR_REPORTED_AS_SUCCESS = "tool_error_reported_as_success"
@@ -92,6 +94,12 @@ class FaultName(StrEnum):
     PAYLOAD_USER_ID_OVERRIDES_SUB = "payload_user_id_overrides_sub"
     GIVEN_THREAD_ID_IGNORED = "given_thread_id_ignored"
     SCENARIO_WITHOUT_E2E_HONOURED = "scenario_without_e2e_honoured"
+    RUN_USER_FROM_THREAD_OWNER = "run_user_from_thread_owner"
+    UNKNOWN_AGENT_SILENT = "unknown_agent_silent"
+    UNKNOWN_AGENT_REFUSED_WITHOUT_RUN_ID = "unknown_agent_refused_without_run_id"
+    UNKNOWN_SCENARIO_CHECKED_BEFORE_E2E = "unknown_scenario_checked_before_e2e"
+    UNKNOWN_SCENARIO_RUNS_PLAIN = "unknown_scenario_runs_plain"
+    SCENARIO_HOOKS_NOT_LOADED = "scenario_hooks_not_loaded"
     # manager.py
     CONNECTION_REGISTERED_TWICE = "connection_registered_twice"
     BROADCAST_TO_ALL_CONNECTIONS = "broadcast_to_all_connections"
@@ -99,12 +107,17 @@ class FaultName(StrEnum):
     # protocol.py / server.py message loop
     INVALID_JSON_CLOSES_CONNECTION = "invalid_json_closes_connection"
     UNKNOWN_TYPE_IGNORED = "unknown_type_ignored"
+    CHAT_RUNS_DEFAULT_AGENT = "chat_runs_default_agent"
     INVALID_MESSAGE_IGNORED = "invalid_message_ignored"
     NO_MESSAGE_SIZE_LIMIT = "no_message_size_limit"
     BINARY_FRAME_CRASHES_HANDLER = "binary_frame_crashes_handler"
     BINARY_FRAME_CLOSES_1003 = "binary_frame_closes_1003"
     NO_PONG = "no_pong"
+    WEBSOCKET_PINGS_IGNORED = "websocket_pings_ignored"
+    INVALID_UTF8_REPLACED = "invalid_utf8_replaced"
     SHARED_FRAME_QUEUE = "shared_frame_queue"
+    HEALTH_UNREADY_DURING_RUNS = "health_unready_during_runs"
+    SECRET_IN_HELLO = "secret_in_hello"
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +230,12 @@ CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fau
            "tool_executing leaves out the call's parameters"),
     _fault(F.FINAL_RESPONSE_MISSING, {"EVT-4": "FAILED"}, "bridge.py",
            "agent_completed carries status but no final_response"),
+    _fault(F.AGENT_NAME_MISSING, {"EVT-4": "FAILED", "EVT-5": "FAILED"}, "bridge.py",
+           "the event envelope leaves out agent_name (EVT-4: a required envelope field; EVT-5: not the agent "
+           "asked for)"),
+    _fault(F.COMPLETION_WITHOUT_EXECUTION_ID, {"EVT-3": "NON-STRICT", "EVT-4": "FAILED"}, "bridge.py",
+           "tool_completed leaves out execution_id: calls pair by tool_name only (EVT-3 NON-STRICT), and EVT-4 "
+           "requires the field"),
     _fault(F.CLOCK_GOES_BACKWARDS, {"EVT-6": "FAILED"}, "bridge.py",
            "event timestamps subtract the run's elapsed time instead of adding it (they decrease)"),
     _fault(F.RESOLUTION_FAILURE_SWALLOWED, {"FAIL-1": "FAILED", "EVT-2": "FAILED"}, "bridge.py",
@@ -234,6 +253,18 @@ CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fau
            "the client's thread_id is ignored and every run gets a new thread"),
     _fault(F.SCENARIO_WITHOUT_E2E_HONOURED, {"E2E-3": "FAILED"}, "engine.py",
            "the scenario gate forgets the E2E check: scenarios run on any connection, production included"),
+    _fault(F.UNKNOWN_AGENT_SILENT, {"EVT-2": "FAILED"}, "engine.py",
+           "a start for an agent the server does not have is logged and dropped: no UNKNOWN_AGENT error, no run"),
+    _fault(F.UNKNOWN_AGENT_REFUSED_WITHOUT_RUN_ID, {"EVT-2": "FAILED"}, "engine.py",
+           "the UNKNOWN_AGENT refusal forgets the given run_id, so the client cannot tell which start it answers"),
+    _fault(F.UNKNOWN_SCENARIO_CHECKED_BEFORE_E2E, {"E2E-3": "FAILED"}, "engine.py",
+           "the scenario name is looked up before the E2E gate: an unknown name on a non-E2E connection gets "
+           "UNKNOWN_SCENARIO instead of E2E_NOT_ALLOWED"),
+    _fault(F.UNKNOWN_SCENARIO_RUNS_PLAIN, {"FAIL-4": "FAILED"}, "engine.py",
+           "an unknown scenario name on an E2E connection falls through to an ordinary run (no UNKNOWN_SCENARIO)"),
+    _fault(F.SCENARIO_HOOKS_NOT_LOADED, {"FAIL-4": "FAILED", **dict.fromkeys(("FAIL-1", "FAIL-2", "FAIL-3"), "FAILED")},
+           "engine.py",
+           "features.scenarios says true but the hook table is empty: every scenario is refused with UNKNOWN_SCENARIO"),
     _fault(F.NO_HEARTBEAT, {"EVT-7": "FAILED"}, "engine.py",
            "no heartbeat during a run, so a slow tool means silence"),
     _fault(F.CONNECTION_REGISTERED_TWICE, {"EVT-8": "FAILED"}, "manager.py",
@@ -261,10 +292,16 @@ CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fau
     _fault(F.PAYLOAD_USER_ID_OVERRIDES_SUB, {"SEC-1": "FAILED"}, "engine.py",
            "a user_id in the start payload replaces the token's sub as the run's user",
            {"ISO-1": "the rerouted run reaches the victim, who did not start it: a delivery PROTOCOL §8 names ISO-1's"}),
+    _fault(F.RUN_USER_FROM_THREAD_OWNER, {"SEC-1": "FAILED"}, "engine.py",
+           "a run on an existing thread runs as the thread's owner: another user's thread_id sends the run to that "
+           "user",
+           {"ISO-1": "the thread owner receives a run they did not start: a delivery PROTOCOL §8 names ISO-1's"}),
     _fault(F.INVALID_JSON_CLOSES_CONNECTION, {"ROB-1": "FAILED"}, "protocol.py",
            "a JSON decode error escapes the message loop and the connection closes 1011"),
     _fault(F.UNKNOWN_TYPE_IGNORED, {"ROB-2": "FAILED"}, "protocol.py",
            "frames of an unknown type are dropped silently"),
+    _fault(F.CHAT_RUNS_DEFAULT_AGENT, {"EVT-5": "FAILED"}, "protocol.py",
+           "user_message / chat run the default agent (researcher) instead of echo"),
     _fault(F.INVALID_MESSAGE_IGNORED, {"ROB-2": "FAILED"}, "protocol.py",
            "JSON that is not an object, or has no string type, is dropped without an INVALID_MESSAGE error"),
     _fault(F.NO_MESSAGE_SIZE_LIMIT, {"ROB-3": "FAILED"}, "server.py",
@@ -275,6 +312,14 @@ CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fau
            "a binary frame is answered by close 1003 instead of a BINARY_NOT_SUPPORTED error"),
     _fault(F.NO_PONG, {"ROB-5": "FAILED"}, "server.py",
            "an application ping is treated as a keep-alive and not answered"),
+    _fault(F.WEBSOCKET_PINGS_IGNORED, {"ROB-5": "FAILED"}, "server.py",
+           "incoming control frames are swallowed: a WebSocket-level ping gets no pong (the JSON ping still does)"),
+    _fault(F.INVALID_UTF8_REPLACED, {"ROB-3": "FAILED"}, "server.py",
+           "text frames are decoded leniently: invalid UTF-8 becomes U+FFFD and is answered, instead of closing 1007"),
+    _fault(F.HEALTH_UNREADY_DURING_RUNS, {"ISO-4": "FAILED"}, "server.py",
+           "GET /health is wired to the run queue: it answers 503 while any run is in flight"),
+    _fault(F.SECRET_IN_HELLO, {"SEC-2": "FAILED"}, "server.py",
+           "connection_established carries a debug block with the auth settings, the signing secret included"),
     _fault(F.SHARED_FRAME_QUEUE, {"ROB-6": "FAILED"}, "server.py",
            "one task handles every connection's frames in arrival order with a 10 ms audit write each: a flood queues everyone",
            {"EVT-7": "the flood case judges the calm user's run under EVT-7 too (Decision 8): the queue holds its start past 2 s"}),

@@ -38,6 +38,8 @@ MAX_MESSAGE_BYTES = 2**20
 """1 MiB: websockets closes 1009 above it (PROTOCOL §6, ROB-3)."""
 CHAT_TYPES = frozenset({"user_message", "chat"})
 CHAT_AGENT = "echo"
+DEFAULT_AGENT = "researcher"
+"""What the ``chat_runs_default_agent`` fault runs for ``user_message``/``chat`` instead of ``echo``."""
 
 
 class ErrorCode(StrEnum):
@@ -141,14 +143,15 @@ def _required_str(payload: dict[str, Any], name: str, run_id: str | None) -> str
     return value
 
 
-def _start(kind: str, message: dict[str, Any]) -> StartAgent:
+def _start(kind: str, message: dict[str, Any], faults: Faults = NO_FAULTS) -> StartAgent:
     payload = message.get("payload")
     if not isinstance(payload, dict):
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"{kind} needs a payload object")
     given_run = payload.get("run_id")
     run_id = given_run if isinstance(given_run, str) and given_run else None
     if kind in CHAT_TYPES:
-        agent, request = CHAT_AGENT, _required_str(payload, "message", run_id)
+        chat_agent = DEFAULT_AGENT if faults.enabled(FaultName.CHAT_RUNS_DEFAULT_AGENT) else CHAT_AGENT
+        agent, request = chat_agent, _required_str(payload, "message", run_id)
     else:
         agent, request = _required_str(payload, "agent_name", run_id), _required_str(payload, "user_request", run_id)
     claimed = payload.get("user_id")
@@ -171,7 +174,7 @@ def _json_int(digits: str) -> int | float:
         return float(digits)
 
 
-def parse_client_message(text: str, faults: Faults = NO_FAULTS) -> ClientMessage:
+def parse_client_message(text: str, faults: Faults = NO_FAULTS, variants: Variants = NO_VARIANTS) -> ClientMessage:
     """One text frame as a typed message; :class:`ProtocolError` for anything the contract answers with an error."""
     try:
         message = json.loads(text, parse_int=_json_int)
@@ -187,8 +190,8 @@ def parse_client_message(text: str, faults: Faults = NO_FAULTS) -> ClientMessage
     kind = message["type"]
     if kind == "ping":
         return Ping()
-    if kind == "start_agent" or kind in CHAT_TYPES:
-        return _start(kind, message)
+    if kind == "start_agent" or (kind in CHAT_TYPES and not variants.enabled(VariantName.NO_CHAT)):
+        return _start(kind, message, faults)
     if faults.enabled(FaultName.UNKNOWN_TYPE_IGNORED):
         return Ignored(kind)
     raise ProtocolError(ErrorCode.UNKNOWN_MESSAGE_TYPE, "unknown message type; known: ping, start_agent, user_message, chat")

@@ -18,6 +18,8 @@ its terminal frame, then closes each connection 1001 after its queued frames; no
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import json
 import logging
 import time
@@ -30,7 +32,9 @@ from urllib.parse import urlsplit
 
 import websockets.http11
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.server import ServerProtocol
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
@@ -129,6 +133,28 @@ class _ShortHeaderLimit(ServerConnection):
         super().data_received(data)
 
 
+class _FaultyStack(ServerConnection):
+    """The WebSocket stack under the handler, with the faults that live there: incoming control frames swallowed
+    (``websocket_pings_ignored``: a WebSocket ping gets no pong) or text decoded leniently (``invalid_utf8_replaced``:
+    invalid UTF-8 becomes U+FFFD instead of closing 1007). ROB-3 and ROB-5 judge them."""
+
+    def __init__(self, protocol: ServerProtocol, *args: Any, faults: Faults, **kwargs: Any) -> None:
+        receive = protocol.recv_frame
+
+        def recv_frame(frame: Frame) -> None:
+            if frame.opcode is Opcode.PING and faults.enabled(FaultName.WEBSOCKET_PINGS_IGNORED):
+                return
+            if frame.opcode is Opcode.TEXT and faults.enabled(FaultName.INVALID_UTF8_REPLACED):
+                frame = dataclasses.replace(frame, data=frame.data.decode("utf-8", "replace").encode())
+            receive(frame)
+
+        protocol.recv_frame = recv_frame  # type: ignore[method-assign]
+        super().__init__(protocol, *args, **kwargs)
+
+
+STACK_FAULTS = (FaultName.WEBSOCKET_PINGS_IGNORED, FaultName.INVALID_UTF8_REPLACED)
+
+
 def _allow_long_header_lines() -> None:
     websockets.http11.MAX_LINE_LENGTH = max(websockets.http11.MAX_LINE_LENGTH, MAX_HEADER_LINE)
 
@@ -213,7 +239,7 @@ class MockServer:
             process_request=self._process_request,
             select_subprotocol=self._select_subprotocol,
             compression=None,
-            create_connection=_ShortHeaderLimit if self.variants.enabled(VariantName.SHORT_HEADER_LIMIT) else None,
+            create_connection=self._connection_class(),
             max_size=None if self.faults.enabled(FaultName.NO_MESSAGE_SIZE_LIMIT) else MAX_MESSAGE_BYTES,
             server_header=f"wsagent-mock-server/{__version__}",
         )
@@ -223,6 +249,11 @@ class MockServer:
         if self.variants:
             log.info("variants: %s", ", ".join(self.variants))
         return self
+
+    def _connection_class(self) -> Callable[..., ServerConnection] | None:
+        if any(self.faults.enabled(fault) for fault in STACK_FAULTS):
+            return functools.partial(_FaultyStack, faults=self.faults)
+        return _ShortHeaderLimit if self.variants.enabled(VariantName.SHORT_HEADER_LIMIT) else None
 
     async def close(self) -> None:
         """Graceful shutdown; safe to call twice."""
@@ -276,6 +307,8 @@ class MockServer:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path).path
         if path == HEALTH_PATH:
+            if self.faults.enabled(FaultName.HEALTH_UNREADY_DURING_RUNS) and self.engine.active_runs:
+                return _json_response(connection, 503, {**self.health(), "status": "busy"})
             return _json_response(connection, 200, self.health())
         if path != self.config.path:
             return _json_response(connection, 404, {"error_code": "NOT_FOUND", "message": f"no such path; use {self.config.path} or {HEALTH_PATH}"})
@@ -317,8 +350,15 @@ class MockServer:
                 "environment": self.config.environment.name.value,
                 "agents": list(self.registry.names),
                 "server_version": __version__,
+                **self._debug(),
             },
         }
+
+    def _debug(self) -> dict[str, Any]:
+        """Nothing; under the ``secret_in_hello`` fault, a debug block that dumps the auth settings (SEC-2)."""
+        if not self.faults.enabled(FaultName.SECRET_IN_HELLO):
+            return {}
+        return {"debug": {"auth": {"secret": self.auth.secret, "environment": self.auth.environment.value}}}
 
     # --- message loop -------------------------------------------------------------------------------------------
 
@@ -367,7 +407,7 @@ class MockServer:
         if text.startswith(BOM):  # some clients prefix a UTF-8 byte-order mark; JSON forbids it
             text = text[1:]
         try:
-            parsed = parse_client_message(text, self.faults)
+            parsed = parse_client_message(text, self.faults, self.variants)
             self._dispatch(conn, parsed)
         except ProtocolError as exc:
             conn.send_frame(error_frame(exc.code, exc.message, run_id=exc.run_id, details=exc.details, variants=self.variants))

@@ -3,12 +3,12 @@
 A variant is modelled like a fault (:mod:`mock_server.faults`): a catalog entry, a frozen :class:`Variants` value
 handed to every room, and a local branch in the room where the real behaviour would live — ``protocol.py`` spells
 error frames ``error_message``, ``bridge.py`` puts event fields at the top level, ``server.py`` accepts a bad token
-and closes 1008, ``engine.py`` refuses every scenario. Faults are bugs the suite must catch; variants are designs
-the suite must *not* fail, so the self-test (tests/test_selftest.py) treats them oppositely: under a variant an ID
-may be NON-STRICT only where the variant declares it (``lenient``, the contract's tolerated spellings), and FAILED
-only where the variant declares it does not offer what the ID demands (``unoffered``: ``no_pong`` and ROB-5 alone,
-docs/CONTRACT.md Decision 28). Enable with ``--variant NAME`` (repeatable) or ``WSAGENT_VARIANTS=a,b``; list with
-``--list-variants [--json]``.
+and closes 1008, ``engine.py`` refuses every scenario or ends a failed run with an error frame. Faults are bugs the
+suite must catch; variants are designs the suite must *not* fail, so the self-test (tests/test_selftest.py) treats
+them oppositely: under a variant an ID may be NON-STRICT only where the variant declares it (``lenient``, the
+contract's tolerated spellings), and FAILED only where the variant declares it does not offer what the ID demands
+(``unoffered``: ``no_pong`` and ROB-5 alone, docs/CONTRACT.md Decision 28). Enable with ``--variant NAME``
+(repeatable) or ``WSAGENT_VARIANTS=a,b``; list with ``--list-variants [--json]``.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ __all__ = ["CATALOG", "NO_VARIANTS", "Variant", "VariantName", "Variants"]
 class VariantName(StrEnum):
     # protocol.py
     ERROR_MESSAGE = "error_message"
+    NO_CHAT = "no_chat"
     # bridge.py
     FLAT_EVENTS = "flat_events"
+    PAYLOAD_EVENTS = "payload_events"
     UNIX_TIMESTAMPS = "unix_timestamps"
     # server.py handshake and message loop
     ACCEPT_THEN_CLOSE = "accept_then_close"
@@ -37,6 +39,8 @@ class VariantName(StrEnum):
     # engine.py (and the features server.py announces)
     NO_HOOKS = "no_hooks"
     UNKNOWN_SCENARIOS = "unknown_scenarios"
+    TOOL_FAILED_TERMINAL = "tool_failed_terminal"
+    FOREIGN_THREAD_RUNS_FOR_CALLER = "foreign_thread_runs_for_caller"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +86,14 @@ V = VariantName
 CATALOG: Mapping[VariantName, Variant] = MappingProxyType({variant.name: variant for variant in (
     _variant(V.ERROR_MESSAGE, "protocol.py",
              'every error frame is {"type":"error_message","error_code":...,"error_message":"<text>"} (run_id kept)',
-             lenient={"ROB-1": SPELLED, "ROB-2": SPELLED, "ROB-4": SPELLED, "FAIL-1": SPELLED, "E2E-3": SPELLED}),
+             lenient={"ROB-1": SPELLED, "ROB-2": SPELLED, "ROB-4": SPELLED, "FAIL-1": SPELLED, "FAIL-4": SPELLED,
+                      "E2E-3": SPELLED}),
+    _variant(V.NO_CHAT, "protocol.py",
+             "no user_message / chat (optional in PROTOCOL §3): they get UNKNOWN_MESSAGE_TYPE like any unknown type"),
     _variant(V.FLAT_EVENTS, "bridge.py", "event fields at the top level of the frame instead of in data",
              lenient={"EVT-4": "fields outside data (PROTOCOL §4)"}),
+    _variant(V.PAYLOAD_EVENTS, "bridge.py", "event fields under payload instead of data",
+             lenient={"EVT-4": "fields under payload instead of data (PROTOCOL §4)"}),
     _variant(V.UNIX_TIMESTAMPS, "bridge.py", "event timestamps are Unix seconds (a float) instead of ISO-8601 strings",
              lenient={"EVT-6": "a Unix float instead of ISO-8601 (PROTOCOL EVT-6)"}),
     _variant(V.ACCEPT_THEN_CLOSE, "server.py",
@@ -98,6 +107,12 @@ CATALOG: Mapping[VariantName, Variant] = MappingProxyType({variant.name: variant
     _variant(V.NO_HOOKS, "engine.py", "no scenario hooks: every scenario request is refused with E2E_NOT_ALLOWED; features.scenarios false"),
     _variant(V.UNKNOWN_SCENARIOS, "engine.py",
              "no scenario hooks: on an E2E connection every scenario is refused with UNKNOWN_SCENARIO; features.scenarios false"),
+    _variant(V.TOOL_FAILED_TERMINAL, "engine.py",
+             "a run whose tool failed ends with an error TOOL_FAILED (a crashed agent's with AGENT_FAILED) "
+             "carrying its run_id, instead of agent_completed failed"),
+    _variant(V.FOREIGN_THREAD_RUNS_FOR_CALLER, "engine.py",
+             "a thread_id another user created is run for the caller (no THREAD_ACCESS_DENIED); only the caller "
+             "sees it"),
 )})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness import Case, Target
+from suites.test_failures import NO_SUCH_SCENARIO
 
 SCENARIO = "agent_crash"
 COUNTING = [
@@ -95,8 +96,18 @@ async def test_production_grants_nothing(wsagent: Case, wsagent_production: Targ
 
 @pytest.mark.requirement("E2E-3")
 async def test_scenario_refused_without_e2e(wsagent: Case) -> None:
+    await refused_without_e2e(wsagent, SCENARIO)
+
+
+@pytest.mark.requirement("E2E-3")
+async def test_unknown_scenario_refused_without_e2e(wsagent: Case) -> None:
+    """PROTOCOL §5: E2E_NOT_ALLOWED is checked first, so an unknown name on a non-E2E connection gets it too."""
+    await refused_without_e2e(wsagent, NO_SUCH_SCENARIO)
+
+
+async def refused_without_e2e(wsagent: Case, scenario: str) -> None:
     conn = await wsagent.connect_ok(e2e=False)
     if wsagent.e2e_active(conn):
         pytest.skip("the target runs every connection as E2E (env fallback): nothing to refuse")
-    await wsagent.run(conn, scenario=SCENARIO)
+    await wsagent.run(conn, scenario=scenario)
     wsagent.check()

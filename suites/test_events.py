@@ -8,6 +8,7 @@ from harness import Case
 from suites.waits import SLOW_TOOL_S
 
 ALL_EVT = ("EVT-1", "EVT-2", "EVT-3", "EVT-4", "EVT-5", "EVT-6", "EVT-7", "EVT-8")
+NO_SUCH_AGENT = "wsagent-no-such-agent"
 
 
 @pytest.mark.requirement(*ALL_EVT)
@@ -30,6 +31,25 @@ async def test_calculator_run(wsagent: Case) -> None:
         pytest.skip("no calculator agent configured (--wsagent-agents calculator=NAME)")
     conn = await wsagent.connect_ok()
     await wsagent.run(conn, wsagent.agents.calculator, "what is (6 + 1) * 6?")
+    wsagent.check()
+
+
+@pytest.mark.requirement("EVT-2")
+async def test_unknown_agent_refused(wsagent: Case) -> None:
+    """PROTOCOL §3: an unknown agent gets UNKNOWN_AGENT, a refusal with the run's run_id (EVT-2, Decision 40)."""
+    conn = await wsagent.connect_ok()
+    if not conn.session.template.carries("agent"):
+        pytest.skip("the start template names no agent ({agent}): no unknown agent can be requested")
+    await wsagent.run(conn, NO_SUCH_AGENT, uses_tools=False, refused_with="UNKNOWN_AGENT")
+    wsagent.check()
+
+
+@pytest.mark.requirement("EVT-1", "EVT-2", "EVT-5")
+@pytest.mark.parametrize("kind", ["user_message", "chat"])
+async def test_chat_message_runs_echo(wsagent: Case, kind: str) -> None:
+    """PROTOCOL §3, optional: ``user_message``/``chat`` with ``payload.message`` runs ``echo``; SKIPPED without it."""
+    conn = await wsagent.connect_ok()
+    await wsagent.chat(conn, kind)
     wsagent.check()
 
 

@@ -10,6 +10,9 @@ import pytest
 
 from harness import Case
 
+NO_SUCH_SCENARIO = "wsagent_no_such_scenario"
+"""A scenario name outside PROTOCOL §5's four: an E2E connection with hooks must answer UNKNOWN_SCENARIO."""
+
 
 @pytest.mark.requirement("FAIL-1", "FAIL-4", "EVT-2")
 async def test_unresolvable_thread_surfaces(wsagent: Case) -> None:
@@ -32,4 +35,11 @@ async def test_tool_error_surfaces(wsagent: Case) -> None:
 async def test_agent_crash_surfaces(wsagent: Case) -> None:
     conn = await wsagent.connect_ok(e2e=True)
     await wsagent.run(conn, scenario="agent_crash")
+    wsagent.check()
+
+
+@pytest.mark.requirement("FAIL-4", "EVT-2")
+async def test_unknown_scenario_refused(wsagent: Case) -> None:
+    conn = await wsagent.connect_ok(e2e=True)
+    await wsagent.run(conn, scenario=NO_SUCH_SCENARIO)
     wsagent.check()

@@ -49,8 +49,8 @@ async def test_client_leaving_mid_run_harms_nobody(wsagent: Case) -> None:
     leaving = await wsagent.start(leaver, request="leave now", scenario="slow_tool")
     await leaver.wait_for(in_tool_or_ended(leaving), wsagent.config.timeout)
     await leaver.close()
+    await wsagent.probe_health()  # the stayer's slow tool still runs: /health while a run is in flight (Decision 6)
     await stayer.wait_for_terminal(staying.run_id, wsagent.config.timeout + SLOW_TOOL_S)
-    await wsagent.probe_health()
     wsagent.check()
 
 

@@ -1105,6 +1105,101 @@ def calm_run_over_thirty_seconds_during_flood() -> Script:
     return calm_run_during_flood(frames[:1], 31.0, frames[1:])
 
 
+# --- issue 13: clause coverage ------------------------------------------------------------------------------------
+
+
+def unknown_agent(*answer: dict) -> Script:
+    """A start for an agent the target cannot have (PROTOCOL §3: UNKNOWN_AGENT; Decision 40: EVT-2's refusal
+    clause)."""
+    script = Script().connect("a1", "alice")
+    script.start("a1", "thread_a_run_1", "thread_a", agent="no-such-agent", uses_tools=False,
+                 refused_with="UNKNOWN_AGENT")
+    return script.recv_all("a1", list(answer)).send("a1", {"type": "ping"}).recv("a1", {"type": "pong"})
+
+
+CLAUSES += [
+    Clause("unknown_agent_refused", lambda: unknown_agent(error("UNKNOWN_AGENT")), {"EVT-2": OK}),
+    Clause("unknown_agent_refused_spelled", lambda: unknown_agent(error_message("UNKNOWN_AGENT")), {"EVT-2": OK}),
+    Clause("unknown_agent_wrong_code", lambda: unknown_agent(error("AGENT_FAILED")), {"EVT-2": FAILED}),
+    Clause("unknown_agent_silent", lambda: unknown_agent(), {"EVT-2": FAILED}),
+    Clause("unknown_agent_error_without_run_id", lambda: unknown_agent(error("UNKNOWN_AGENT", None)),
+           {"EVT-2": FAILED}),
+    Clause("unknown_agent_answered_by_a_run", lambda: unknown_agent(*run_frames()), {"EVT-2": FAILED}),
+]
+
+NO_SUCH_SCENARIO = "no_such_scenario"
+CLAUSES += [  # FAIL-4 (Decision 40): an unknown name on an E2E connection with hooks gets UNKNOWN_SCENARIO
+    Clause("unknown_scenario_refused", lambda: scenario(NO_SUCH_SCENARIO, [error("UNKNOWN_SCENARIO")]), {"FAIL-4": OK}),
+    Clause("unknown_scenario_refused_spelled", lambda: scenario(NO_SUCH_SCENARIO, [error_message("UNKNOWN_SCENARIO")]),
+           {"FAIL-4": NS}),
+    Clause("unknown_scenario_run_as_ordinary", lambda: scenario(NO_SUCH_SCENARIO, run_frames()), {"FAIL-4": FAILED}),
+    Clause("unknown_scenario_wrong_code", lambda: scenario(NO_SUCH_SCENARIO, [error("AGENT_FAILED")]),
+           {"FAIL-4": FAILED}),
+]
+
+
+def unknown_scenario_refused_where(features: dict[str, Any]) -> Script:
+    greeting = hello("alice", E2E_ON)
+    greeting["data"]["features"] = features
+    script = Script().connect("a1", "alice", e2e=True, greeting=greeting)
+    script.start("a1", "thread_a_run_1", "thread_a", scenario=NO_SUCH_SCENARIO)
+    return script.recv("a1", error("UNKNOWN_SCENARIO"))
+
+
+CLAUSES += [  # FAIL-4: without hooks stated, an UNKNOWN_SCENARIO refusal cannot be told from having no hooks at all
+    Clause("unknown_scenario_where_hooks_are_denied", lambda: unknown_scenario_refused_where({"scenarios": False}),
+           {"FAIL-4": SKIPPED}),
+    Clause("unknown_scenario_where_hooks_are_unstated", lambda: unknown_scenario_refused_where({}),
+           {"FAIL-4": SKIPPED}),
+]
+
+
+@clause(("E2E-3", FAILED))
+def unknown_scenario_without_e2e_checked_first() -> Script:
+    """E2E-3 and §5: E2E_NOT_ALLOWED is checked before the name, so an unknown name gets it on a non-E2E connection."""
+    script = Script().connect("a1", "alice")
+    script.start("a1", "thread_a_run_1", "thread_a", scenario=NO_SUCH_SCENARIO)
+    return script.recv("a1", error("UNKNOWN_SCENARIO"))
+
+
+@clause(("EVT-3", NS), ("EVT-4", FAILED))
+def completion_without_execution_id() -> Script:
+    """EVT-3: a tool_completed without execution_id pairs with the open call of its name, NON-STRICT; EVT-4 requires
+    the field."""
+    frames = run_frames()
+    for index in (DONE_1, DONE_2):
+        frames[index]["data"].pop("execution_id")
+    return with_frames(frames)
+
+
+@clause(("EVT-3", NS))
+def completion_with_id_answers_an_idless_call() -> Script:
+    """EVT-3: a call opened without execution_id is answered by name, whatever id its completion carries."""
+    frames = run_frames()
+    frames[EXEC_1]["data"].pop("execution_id")
+    return with_frames(frames)
+
+
+def chat(run_id: str | None, *answer: dict) -> Script:
+    """A ``user_message`` start (optional in PROTOCOL §3: a target without it is SKIPPED, never FAILED)."""
+    spec = {"agent": "echo", "request": "hi", "run_id": run_id, "thread_id": "thread_a" if run_id else None,
+            "scenario": None, "uses_tools": False, "optional": "user_message"}
+    script = Script().connect("a1", "alice").send("a1", {"type": "user_message", "payload": {"message": "hi"}},
+                                                   note={"start": spec})
+    return script.recv_all("a1", list(answer))
+
+
+CLAUSES += [
+    Clause("chat_declined", lambda: chat("thread_a_run_1", error("UNKNOWN_MESSAGE_TYPE", None)),
+           {"EVT-2": SKIPPED, "EVT-1": None}),
+    Clause("chat_declined_server_ids", lambda: chat(None, error("UNKNOWN_MESSAGE_TYPE", None)), {"EVT-2": SKIPPED}),
+    Clause("chat_runs_echo", lambda: chat("thread_a_run_1", *canonical_run("alice", "thread_a_run_1", "thread_a",
+                                                                           agent="echo", tools=())),
+           {"EVT-1": OK, "EVT-2": OK, "EVT-5": OK}),
+    Clause("chat_silent", lambda: chat("thread_a_run_1"), {"EVT-2": FAILED}),
+]
+
+
 @pytest.mark.parametrize("c", CLAUSES, ids=[c.name for c in CLAUSES])
 def test_clause_grades_transcript(c: Clause) -> None:
     verdict = judge(c.build().transcript, c.context, list(c.expect))

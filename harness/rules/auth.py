@@ -12,9 +12,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from harness.grades import Finding, Grade
-from harness.normalize import MISSING, error_view, table
+from harness.normalize import ERROR_TYPES, MISSING, error_view, table
 from harness.rules.base import Context, finding, rule
-from harness.view import Conn, Run, View
+from harness.view import Conn, Run, View, error_code
 
 AUTH5_KINDS = frozenset({"wrong_secret", "other_env_claim"})
 JWT_TRANSPORTS = ("subprotocol", "subprotocol_raw", "bearer_and_subprotocol")
@@ -275,7 +275,7 @@ def scenario_refusal(run: Run, code: str) -> tuple[Grade, str]:
             if err.deviations:
                 return Grade.NON_STRICT, f"refused with {code}, non-canonical: {'; '.join(err.deviations)}"
             return Grade.OK, f"refused with {code}"
-    kinds = [r.type for r in frames] or ["nothing"]
+    kinds = [f"{r.type} {error_code(r)}" if r.type in ERROR_TYPES else r.type for r in frames] or ["nothing"]
     return Grade.FAILED, f"expected one {code} error with the run's run_id, got {', '.join(map(str, kinds))}"
 
 

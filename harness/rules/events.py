@@ -17,7 +17,7 @@ from harness.normalize import ENVELOPE, MISSING, TERMINAL_TYPES, envelope, envel
 from harness.rules.base import Context, Limits, finding, rule
 from harness.rules.failures import slow_tool_honoured
 from harness.transcript import Record
-from harness.view import Run, View
+from harness.view import Run, View, error_code
 
 IDS = ("run_id", "thread_id", "user_id", "agent_name")
 
@@ -59,6 +59,13 @@ def all_kinds(view: View, ctx: Context) -> Iterator[Finding]:
 def order(view: View, ctx: Context) -> Iterator[Finding]:
     for run in view.runs:
         frames = run.frames
+        demanded = run.spec.get("refused_with")
+        if run.declined:
+            yield finding("EVT-2", Grade.SKIPPED, f"{_label(run)}: {run.declined}", run.start.seq)
+            continue
+        if isinstance(demanded, str):
+            yield _refusal(run, demanded)
+            continue
         if run.refusal:
             yield finding("EVT-2", Grade.OK, f"{_label(run)}: refused with one error frame", frames[0].seq)
             continue
@@ -84,6 +91,27 @@ def order(view: View, ctx: Context) -> Iterator[Finding]:
         yield _verdict("EVT-2", run, failed, [], marks, "started first, one terminal frame last")
 
 
+def _refusal(run: Run, code: str) -> Finding:
+    """EVT-2's refusal clause for a start the contract answers with ``code`` and no run (an unknown agent: PROTOCOL
+    §3): one error with that code carrying the run's ``run_id``, as the run's only frame. A spelled error counts
+    as that frame without a grade change (Decision 29)."""
+    if run.refusal:
+        got = error_code(run.frames[0])
+        if got == code:
+            return finding("EVT-2", Grade.OK, f"{_label(run)}: refused with {code}", run.frames[0].seq)
+        wrong = f"{_label(run)}: refused with {got!r}, expected {code}"
+        return finding("EVT-2", Grade.FAILED, wrong, run.frames[0].seq)
+    expected = f"expected one {code} error carrying the run's run_id as the run's only frame"
+    if not run.frames:
+        idless = [r for r in run.conn.idless_errors(run.start) if error_code(r) == code]
+        if idless:
+            idless_text = f"{_label(run)}: the {code} error carries no run_id; {expected}"
+            return finding("EVT-2", Grade.FAILED, idless_text, idless[0].seq)
+        return finding("EVT-2", Grade.FAILED, f"{_label(run)}: {run.silence}; {expected}", run.start.seq)
+    kinds = ", ".join(dict.fromkeys(str(r.type) for r in run.frames))
+    return finding("EVT-2", Grade.FAILED, f"{_label(run)}: {expected}, got {kinds}", run.frames[0].seq)
+
+
 @rule("EVT-3")
 def tool_pairing(view: View, ctx: Context) -> Iterator[Finding]:
     for run in view.runs:
@@ -107,17 +135,21 @@ def _pair(frames: list[Record]) -> tuple[list[str], list[str], list[int]]:
             break
         eid = table_value(record.frame, "execution_id")
         name = table_value(record.frame, "tool_name")
-        if eid is MISSING or isinstance(eid, (dict, list)):
+        idless = eid is MISSING or isinstance(eid, (dict, list))
+        if idless:
             soft.append(f"{kind} #{record.seq} has no execution_id: paired by tool_name")
             if kind == "tool_executing":
                 by_name.append((name, record))
-            elif any(n == name for n, _ in by_name):
-                by_name.remove(next(item for item in by_name if item[0] == name))
-            else:
-                failed.append(f"tool_completed #{record.seq} ({name!r}) has no tool_executing before it")
-                marks.append(record.seq)
+                continue
+        named = kind == "tool_completed" and (idless or eid not in pending)
+        if named and _pair_by_name(name, by_name, pending if idless else {}):
+            if not idless:
+                soft.append(f"tool_completed #{record.seq} answers a call opened without execution_id: paired by name")
             continue
-        if kind == "tool_executing":
+        if idless:
+            failed.append(f"tool_completed #{record.seq} ({name!r}) has no tool_executing before it")
+            marks.append(record.seq)
+        elif kind == "tool_executing":
             if eid in seen:
                 failed.append(f"execution_id {eid!r} used twice")
                 marks.append(record.seq)
@@ -135,6 +167,21 @@ def _pair(frames: list[Record]) -> tuple[list[str], list[str], list[int]]:
         failed.append(f"tool_executing #{record.seq} ({name!r}, execution_id {eid!r}) has no tool_completed before the end")
         marks.append(record.seq)
     return failed, soft, marks
+
+
+def _pair_by_name(name: Any, by_name: list[tuple[Any, Record]], pending: dict[Any, tuple[Any, Record]]) -> bool:
+    """Close the oldest open call named ``name`` for a completion that cannot be paired by ``execution_id`` (PROTOCOL
+    EVT-3: without it, calls pair by ``tool_name`` in arrival order); False when no such call is open. A completion
+    with an id of its own passes no ``pending``: it may answer only a call that had none (another id is a mismatch)."""
+    unnamed = next((item for item in by_name if item[0] == name), None)
+    opened = next((eid for eid, (opened_name, _) in pending.items() if opened_name == name), MISSING)
+    if unnamed is None and opened is MISSING:
+        return False
+    if opened is MISSING or (unnamed is not None and unnamed[1].seq < pending[opened][1].seq):
+        by_name.remove(unnamed)  # type: ignore[arg-type]  # not None here
+    else:
+        del pending[opened]
+    return True
 
 
 def _is_str(value: Any) -> bool:

@@ -2,7 +2,8 @@
 
 A scenario run is first classified: refused (the target offers no hooks here: SKIPPED with the reason, unless it
 claimed ``features.scenarios``), honoured (judged by its FAIL rule), or answered by an ordinary successful run
-(the hook was silently ignored: FAIL-4 FAILED).
+(the hook was silently ignored: FAIL-4 FAILED). A name outside :data:`SCENARIOS` on a connection with hooks must
+be refused with ``UNKNOWN_SCENARIO`` (FAIL-4, Decision 40).
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from collections.abc import Callable, Iterator
 
 from harness.grades import Finding, Grade
 from harness.normalize import MISSING, error_view, run_id_of, table_value
+from harness.rules.auth import scenario_refusal
 from harness.rules.base import Context, finding, rule
 from harness.view import Run, View, error_code
 
 REFUSALS = ("E2E_NOT_ALLOWED", "UNKNOWN_SCENARIO")
+SCENARIOS = ("unresolvable_thread", "tool_error", "agent_crash", "slow_tool")
+"""The contract's scenario names (PROTOCOL §5); any other name must get UNKNOWN_SCENARIO on an E2E connection."""
 
 
 def refusal_code(run: Run) -> str | None:
@@ -70,6 +74,13 @@ def scenario_honoured(view: View, ctx: Context) -> Iterator[Finding]:
             yield finding("FAIL-4", Grade.SKIPPED, reason, run.start.seq)
         elif not run.frames:
             continue  # silence is the scenario's own FAIL rule's finding: neither refused nor shown honoured
+        elif ordinary_success(run, ctx) and run.scenario not in SCENARIOS:
+            ignored = f"unknown scenario {run.scenario!r} answered by an ordinary successful run, not UNKNOWN_SCENARIO"
+            yield finding("FAIL-4", Grade.FAILED, ignored, run.start.seq)
+        elif run.scenario not in SCENARIOS:
+            grade, what = scenario_refusal(run, "UNKNOWN_SCENARIO")
+            yield finding("FAIL-4", grade, f"unknown scenario {run.scenario!r} on an E2E connection: {what}",
+                          run.start.seq)
         elif refusal_code(run):
             yield finding("FAIL-4", Grade.FAILED, f"scenario {run.scenario!r}: features.scenarios is true but the target refused it", run.frames[0].seq)
         elif ordinary_success(run, ctx):
