@@ -268,10 +268,8 @@ def completion_without_opening(with_ids: bool) -> Script:
     return with_frames(frames[:EXEC_1] + frames[DONE_1:])
 
 
-CLAUSES += [
-    Clause("completion_without_opening_by_execution_id", lambda: completion_without_opening(True), {"EVT-3": FAILED}),
-    Clause("completion_without_opening_by_tool_name", lambda: completion_without_opening(False), {"EVT-3": FAILED}),
-]
+add("completion_without_opening_by_execution_id", lambda: completion_without_opening(True), {"EVT-3": FAILED})
+add("completion_without_opening_by_tool_name", lambda: completion_without_opening(False), {"EVT-3": FAILED})
 
 
 @clause(("EVT-5", FAILED))
@@ -1117,25 +1115,22 @@ def unknown_agent(*answer: dict) -> Script:
     return script.recv_all("a1", list(answer)).send("a1", {"type": "ping"}).recv("a1", {"type": "pong"})
 
 
-CLAUSES += [
-    Clause("unknown_agent_refused", lambda: unknown_agent(error("UNKNOWN_AGENT")), {"EVT-2": OK}),
-    Clause("unknown_agent_refused_spelled", lambda: unknown_agent(error_message("UNKNOWN_AGENT")), {"EVT-2": OK}),
-    Clause("unknown_agent_wrong_code", lambda: unknown_agent(error("AGENT_FAILED")), {"EVT-2": FAILED}),
-    Clause("unknown_agent_silent", lambda: unknown_agent(), {"EVT-2": FAILED}),
-    Clause("unknown_agent_error_without_run_id", lambda: unknown_agent(error("UNKNOWN_AGENT", None)),
-           {"EVT-2": FAILED}),
-    Clause("unknown_agent_answered_by_a_run", lambda: unknown_agent(*run_frames()), {"EVT-2": FAILED}),
-]
+add("unknown_agent_refused", lambda: unknown_agent(error("UNKNOWN_AGENT")), {"EVT-2": OK})
+add("unknown_agent_refused_spelled", lambda: unknown_agent(error_message("UNKNOWN_AGENT")), {"EVT-2": OK})
+add("unknown_agent_wrong_code", lambda: unknown_agent(error("AGENT_FAILED")), {"EVT-2": FAILED})
+add("unknown_agent_silent", lambda: unknown_agent(), {"EVT-2": FAILED})
+add("unknown_agent_error_without_run_id", lambda: unknown_agent(error("UNKNOWN_AGENT", None)),
+    {"EVT-2": FAILED})
+add("unknown_agent_answered_by_a_run", lambda: unknown_agent(*run_frames()), {"EVT-2": FAILED})
 
 NO_SUCH_SCENARIO = "no_such_scenario"
-CLAUSES += [  # FAIL-4 (Decision 40): an unknown name on an E2E connection with hooks gets UNKNOWN_SCENARIO
-    Clause("unknown_scenario_refused", lambda: scenario(NO_SUCH_SCENARIO, [error("UNKNOWN_SCENARIO")]), {"FAIL-4": OK}),
-    Clause("unknown_scenario_refused_spelled", lambda: scenario(NO_SUCH_SCENARIO, [error_message("UNKNOWN_SCENARIO")]),
-           {"FAIL-4": NS}),
-    Clause("unknown_scenario_run_as_ordinary", lambda: scenario(NO_SUCH_SCENARIO, run_frames()), {"FAIL-4": FAILED}),
-    Clause("unknown_scenario_wrong_code", lambda: scenario(NO_SUCH_SCENARIO, [error("AGENT_FAILED")]),
-           {"FAIL-4": FAILED}),
-]
+# FAIL-4 (Decision 41): an unknown name on an E2E connection with hooks gets UNKNOWN_SCENARIO
+add("unknown_scenario_refused", lambda: scenario(NO_SUCH_SCENARIO, [error("UNKNOWN_SCENARIO")]), {"FAIL-4": OK})
+add("unknown_scenario_refused_spelled", lambda: scenario(NO_SUCH_SCENARIO, [error_message("UNKNOWN_SCENARIO")]),
+    {"FAIL-4": NS})
+add("unknown_scenario_run_as_ordinary", lambda: scenario(NO_SUCH_SCENARIO, run_frames()), {"FAIL-4": FAILED})
+add("unknown_scenario_wrong_code", lambda: scenario(NO_SUCH_SCENARIO, [error("AGENT_FAILED")]),
+    {"FAIL-4": FAILED})
 
 
 def unknown_scenario_refused_where(features: dict[str, Any]) -> Script:
@@ -1146,12 +1141,11 @@ def unknown_scenario_refused_where(features: dict[str, Any]) -> Script:
     return script.recv("a1", error("UNKNOWN_SCENARIO"))
 
 
-CLAUSES += [  # FAIL-4: without hooks stated, an UNKNOWN_SCENARIO refusal cannot be told from having no hooks at all
-    Clause("unknown_scenario_where_hooks_are_denied", lambda: unknown_scenario_refused_where({"scenarios": False}),
-           {"FAIL-4": SKIPPED}),
-    Clause("unknown_scenario_where_hooks_are_unstated", lambda: unknown_scenario_refused_where({}),
-           {"FAIL-4": SKIPPED}),
-]
+# FAIL-4: without hooks stated, an UNKNOWN_SCENARIO refusal cannot be told from having no hooks at all
+add("unknown_scenario_where_hooks_are_denied", lambda: unknown_scenario_refused_where({"scenarios": False}),
+    {"FAIL-4": SKIPPED})
+add("unknown_scenario_where_hooks_are_unstated", lambda: unknown_scenario_refused_where({}),
+    {"FAIL-4": SKIPPED})
 
 
 @clause(("E2E-3", FAILED))
@@ -1189,15 +1183,13 @@ def chat(run_id: str | None, *answer: dict) -> Script:
     return script.recv_all("a1", list(answer))
 
 
-CLAUSES += [
-    Clause("chat_declined", lambda: chat("thread_a_run_1", error("UNKNOWN_MESSAGE_TYPE", None)),
-           {"EVT-2": SKIPPED, "EVT-1": None}),
-    Clause("chat_declined_server_ids", lambda: chat(None, error("UNKNOWN_MESSAGE_TYPE", None)), {"EVT-2": SKIPPED}),
-    Clause("chat_runs_echo", lambda: chat("thread_a_run_1", *canonical_run("alice", "thread_a_run_1", "thread_a",
-                                                                           agent="echo", tools=())),
-           {"EVT-1": OK, "EVT-2": OK, "EVT-5": OK}),
-    Clause("chat_silent", lambda: chat("thread_a_run_1"), {"EVT-2": FAILED}),
-]
+add("chat_declined", lambda: chat("thread_a_run_1", error("UNKNOWN_MESSAGE_TYPE", None)),
+    {"EVT-2": SKIPPED, "EVT-1": None})
+add("chat_declined_server_ids", lambda: chat(None, error("UNKNOWN_MESSAGE_TYPE", None)), {"EVT-2": SKIPPED})
+add("chat_runs_echo", lambda: chat("thread_a_run_1", *canonical_run("alice", "thread_a_run_1", "thread_a",
+                                                                        agent="echo", tools=())),
+        {"EVT-1": OK, "EVT-2": OK, "EVT-5": OK})
+add("chat_silent", lambda: chat("thread_a_run_1"), {"EVT-2": FAILED})
 
 
 @pytest.mark.parametrize("c", CLAUSES, ids=[c.name for c in CLAUSES])

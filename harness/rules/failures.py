@@ -3,7 +3,7 @@
 A scenario run is first classified: refused (the target offers no hooks here: SKIPPED with the reason, unless it
 claimed ``features.scenarios``), honoured (judged by its FAIL rule), or answered by an ordinary successful run
 (the hook was silently ignored: FAIL-4 FAILED). A name outside :data:`SCENARIOS` on a connection with hooks must
-be refused with ``UNKNOWN_SCENARIO`` (FAIL-4, Decision 40).
+be refused with ``UNKNOWN_SCENARIO`` (FAIL-4, Decision 41).
 """
 
 from __future__ import annotations
