@@ -342,7 +342,9 @@ def verdict(data: dict, strict: bool, baseline: frozenset[str] = frozenset()) ->
         return EXIT_ERROR, f"wsagent: the harness could not judge {', '.join(errors)}"
     failed = sorted(i for i, r in rows.items() if fails(Grade(r["grade"]), strict) and i not in baseline)
     if failed:
-        return EXIT_FAILED, f"wsagent: FAILED {', '.join(failed)}"
+        lenient = [i for i in failed if rows[i]["grade"] == Grade.NON_STRICT.value]
+        why = f" ({', '.join(lenient)} NON-STRICT, a failure under --strict)" if lenient else ""
+        return EXIT_FAILED, f"wsagent: FAILED {', '.join(failed)}{why}"
     outdated = sorted(i for i in baseline if stale(Grade(rows[i]["grade"]), strict))
     if outdated:
         return EXIT_FAILED, f"wsagent: stale baseline: {', '.join(outdated)} no longer failing; remove them from the baseline file"

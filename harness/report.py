@@ -28,6 +28,10 @@ __all__ = ["CaseResult", "Conformance", "ERROR", "NOT_RUN", "apply_baseline", "l
 ERROR = Grade.ERROR.value
 NOT_RUN = Grade.NOT_RUN.value
 STATUSES = ("passed", "failed", "broken", "skipped")
+MESSAGES_KEPT = 20
+"""Findings per ID in conformance.json (``more_messages`` counts the rest; every case's transcript has them all)."""
+MESSAGES_SHOWN = 5
+"""Findings per ID in conformance.md, followed by how many more there are."""
 """Allure's test statuses, counted per case in ``tests`` so the HTML report's numbers can be checked."""
 
 
@@ -64,13 +68,15 @@ class Conformance:
             grade = self.grade(req_id)
             summary[grade] += 1
             cases = [c for c in self.cases if req_id in c.grades]
+            messages = _messages(req_id, grade, cases)
             requirements[req_id] = {
                 "grade": grade,
                 "title": req.title,
                 "area": req.area.value,
                 "section": req.section,
                 "cases": [{"nodeid": c.nodeid, "grade": c.grades[req_id]} for c in cases],
-                "messages": [m for c in cases for m in c.messages if m.startswith(req_id)][:20],
+                "messages": messages[:MESSAGES_KEPT],
+                "more_messages": max(0, len(messages) - MESSAGES_KEPT),
             }
         return {
             "contract": CONTRACT_VERSION,
@@ -148,6 +154,12 @@ def apply_baseline(data: dict[str, Any], baseline: Iterable[str], strict: bool) 
     return data
 
 
+def _messages(req_id: str, grade: str, cases: list[CaseResult]) -> list[str]:
+    """An ID's findings, each once (two cases can find the same thing), those of the ID's own grade first."""
+    unique = list(dict.fromkeys(m for c in cases for m in c.messages if m.startswith(f"{req_id} ")))
+    return sorted(unique, key=lambda m: not m.startswith(f"{req_id} {grade}:"))
+
+
 def _shown(row: dict[str, Any]) -> str:
     mark = row.get("baseline")
     if mark == "expected":
@@ -164,8 +176,10 @@ def markdown(data: dict[str, Any]) -> str:
     if bad:
         lines += ["", "## Findings", ""]
         for req_id, row in bad:
-            for message in row["messages"][:5]:
-                lines.append(f"- {message.splitlines()[0]}")
+            lines += [f"- {message.splitlines()[0]}" for message in row["messages"][:MESSAGES_SHOWN]]
+            more = len(row["messages"]) - MESSAGES_SHOWN + row.get("more_messages", 0)
+            if more > 0:
+                lines.append(f"- … and {more} more {req_id} finding{'s' if more > 1 else ''} (conformance.json, the cases' transcripts)")
     skipped = data.get("skipped", [])
     if skipped:
         lines += ["", "## Skipped cases", "", "Cases that did not run, and why (an ID another case judged keeps that grade):", ""]

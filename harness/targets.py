@@ -174,7 +174,7 @@ class Targets:
         if cfg.target is None:
             secret = random_secrets.token_hex(24)
             return self._embedded("production", secret, fallback="E2E_TESTING", capabilities=set())
-        return "E2E-3 needs a production target: give --wsagent-production-target, or run against the embedded server"
+        return "this case needs a production target: give --wsagent-production-target, or run against the embedded server"
 
     def _make_e2e_env(self, variable: str) -> Target | str:
         """A declared ``e2e_env`` target stands for E2E_TESTING only: which variable a user's server runs with is not

@@ -48,6 +48,15 @@ ALGORITHM = "HS256"
 ISSUER = "netra-auth-service"
 AUDIENCE = "netra-platform"
 REQUIRED_CLAIMS = ("sub", "iat", "exp", "jti", "iss", "aud")
+_MADE_OPTIONAL_BY = {
+    "sub": FaultName.SUB_NOT_REQUIRED,
+    "iat": FaultName.IAT_NOT_REQUIRED,
+    "exp": FaultName.EXP_NOT_REQUIRED,
+    "jti": FaultName.JTI_NOT_REQUIRED,
+    "iss": FaultName.ISS_NOT_REQUIRED,
+    "aud": FaultName.AUD_NOT_REQUIRED,
+}
+"""The fault that makes each required claim optional (checked only when present)."""
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 """What a server that does not pin its algorithm accepts (the ``algorithm_not_pinned`` fault)."""
 NO_TOKEN = "no token"
@@ -221,8 +230,8 @@ def _reason(exc: jwt.PyJWTError) -> str:
 
 
 def _optional(claim: str, faults: Faults) -> bool:
-    """A required claim that a ``<claim>_not_required`` fault made optional (checked only when present)."""
-    return faults.enabled(FaultName(f"{claim}_not_required"))
+    """A required claim that its ``<claim>_not_required`` fault made optional (checked only when present)."""
+    return faults.enabled(_MADE_OPTIONAL_BY[claim])
 
 
 def _decode(token: str, secret: str | None, settings: AuthSettings, faults: Faults) -> dict[str, Any]:

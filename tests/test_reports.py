@@ -60,7 +60,7 @@ def test_failed_exits_one_naming_the_ids() -> None:
 def test_non_strict_fails_only_in_strict_mode() -> None:
     data = conformance(ROB_4="NON-STRICT")
     assert cli.verdict(data, strict=False)[0] == 0
-    assert cli.verdict(data, strict=True)[0] == 1
+    assert cli.verdict(data, strict=True) == (1, "wsagent: FAILED ROB-4 (ROB-4 NON-STRICT, a failure under --strict)")
 
 
 def test_baseline_tolerates_its_failures() -> None:
@@ -122,6 +122,24 @@ def test_missing_baseline_stops_before_running(tmp_path: Path, capsys: pytest.Ca
     assert cli.main(["run", "--report-dir", str(tmp_path), "--baseline", str(tmp_path / "nope.json")]) == 2
     assert capsys.readouterr().err.startswith("wsagent: cannot read baseline")
     assert not (tmp_path / "allure-results").exists()
+
+
+def test_findings_are_listed_once_own_grade_first_and_the_rest_counted() -> None:
+    """Two cases that find the same thing report it once; conformance.md shows five and says how many more."""
+    repeated = "AUTH-1 FAILED: expired via bearer: the upgrade was accepted"
+    skipped = "AUTH-1 SKIPPED: not exercised: the HTTP layer refused the 64 KiB header line"
+    others = [f"AUTH-1 FAILED: kind {n} accepted" for n in range(6)]
+    cases = [
+        CaseResult("a", ("AUTH-1",), {"AUTH-1": "SKIPPED"}, [skipped]),
+        CaseResult("b", ("AUTH-1",), {"AUTH-1": "FAILED"}, [repeated, *others]),
+        CaseResult("c", ("AUTH-1",), {"AUTH-1": "FAILED"}, [repeated]),
+    ]
+    row = Conformance(cases=cases).to_dict()["requirements"]["AUTH-1"]
+    assert row["messages"] == [repeated, *others, skipped]
+    assert row["more_messages"] == 0
+    text = markdown(Conformance(cases=cases).to_dict())
+    assert text.count(repeated) == 1
+    assert "- … and 3 more AUTH-1 findings (conformance.json, the cases' transcripts)" in text
 
 
 def test_markdown_shows_baseline_and_stale_entries() -> None:
