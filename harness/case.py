@@ -16,12 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.client import TERMINAL_TYPES, Connection, RunHandle, Session, Transport
+from harness.client import Connection, RunHandle, Session, Transport
 from harness.config import Agents, HarnessConfig, safe_url
 from harness.errors import ConfigError, TargetShutDown
 from harness.grades import Finding, Grade, fails
 from harness.judge import Verdict, context_meta, judge, judge_case
-from harness.normalize import ERROR_TYPES
+from harness.normalize import ERROR_TYPES, RUN_TYPES, TERMINAL_TYPES
 from harness.preflight import check_runs, check_target, unanswered
 from harness.rendering import describe, reproduce
 from harness.rules import Context
@@ -201,16 +201,22 @@ class Case:
 
     async def chat(self, conn: Connection, kind: str, request: str = "say hello back") -> RunHandle:
         """Start a run with the optional ``user_message``/``chat`` message (agent ``echo``, PROTOCOL §3) and wait for
-        its end, or for the error that declines the form: the rules SKIP a target without it (``Run.declined``)."""
+        its end, or for the error that declines the form: the rules SKIP a target without it (``Run.declined``). A
+        target that answers nothing within EVT-7's start limit does not offer the form either; it is not waited out."""
         check_runs(self.target)
         handle = await conn.start_chat(kind, request)
         start = handle.record
         if start is None:
             return handle
 
-        def ended(record: Record) -> bool:  # the connection runs nothing else: any terminal frame is this start's
-            return record.seq > start.seq and record.type in TERMINAL_TYPES
+        def answered(record: Record) -> bool:  # the connection runs nothing else: any run frame is this start's
+            return record.seq > start.seq and record.type in RUN_TYPES
 
+        def ended(record: Record) -> bool:
+            return answered(record) and record.type in TERMINAL_TYPES
+
+        if await conn.wait_for(answered, self.config.limits.start_s) is None:
+            return handle
         if await conn.wait_for(ended, self.config.timeout) is not None:
             await conn.barrier(self.config.timeout)
         return handle

@@ -189,12 +189,15 @@ class Run:
     @property
     def declined(self) -> str | None:
         """Why a start in an optional form (``user_message``/``chat``, PROTOCOL §3) was not run: the target answered
-        it with an error carrying no run id (UNKNOWN_MESSAGE_TYPE, say). ``None`` for every other run."""
+        it with an error carrying no run id (UNKNOWN_MESSAGE_TYPE, say), or with nothing at all ("targets *may* accept"
+        it, so silence is no evidence of a broken run). ``None`` for every other run."""
         form = self.spec.get("optional")
         if not form or (self.frames and not self.refusal):
             return None
         answers = self.frames or self.conn.idless_errors(self.start)
         errors = [r for r in answers if not isinstance(run_id_of(r.frame), str)]
+        if not answers:
+            return f"the target does not accept the optional {form} message (no answer; PROTOCOL §3: targets may)"
         if not errors:
             return None
         code = error_code(errors[0])
