@@ -49,13 +49,24 @@ def allure_cli() -> list[str]:
         if not cli.exists():
             try:
                 done = subprocess.run(
-                    [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--loglevel=error", f"allure@{ALLURE_VERSION}"],
+                    [
+                        npm,
+                        "install",
+                        "--prefix",
+                        str(prefix),
+                        "--no-audit",
+                        "--no-fund",
+                        "--loglevel=error",
+                        f"allure@{ALLURE_VERSION}",
+                    ],
                     capture_output=True,
                     text=True,
                     timeout=TIMEOUT,
                 )
             except subprocess.TimeoutExpired:
-                raise HtmlUnavailable(f"wsagent: npm could not install allure@{ALLURE_VERSION} within {TIMEOUT} s") from None
+                raise HtmlUnavailable(
+                    f"wsagent: npm could not install allure@{ALLURE_VERSION} within {TIMEOUT} s"
+                ) from None
             if done.returncode != 0 or not cli.exists():
                 tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
                 raise HtmlUnavailable(f"wsagent: npm could not install allure@{ALLURE_VERSION}: {tail[0]}")

@@ -153,7 +153,11 @@ def label_requirements(results: Path, requirements: Mapping[str, Mapping[str, An
         ids = [label["value"] for label in result.get("labels", []) if label.get("name") == REQUIREMENT_LABEL]
         if not ids:
             continue
-        features = [{"name": "feature", "value": f"{i} {requirements[i]['grade']}: {requirements[i]['title']}"} for i in ids if i in requirements]
+        features = [
+            {"name": "feature", "value": f"{i} {requirements[i]['grade']}: {requirements[i]['title']}"}
+            for i in ids
+            if i in requirements
+        ]
         kept = [label for label in result["labels"] if label.get("name") != "feature"]
         after = max(n for n, label in enumerate(kept) if label.get("name") == REQUIREMENT_LABEL) + 1
         result["labels"] = kept[:after] + features + kept[after:]  # beside the IDs: a case page shows its first labels
@@ -211,7 +215,9 @@ def build_html(report_dir: Path, name: str = "wsagent conformance") -> Path:
     """
     results = report_dir / "allure-results"
     if not results.is_dir():
-        raise RuntimeError(f"wsagent: no Allure results in {results}: run `wsagent run --report-dir {report_dir}` first")
+        raise RuntimeError(
+            f"wsagent: no Allure results in {results}: run `wsagent run --report-dir {report_dir}` first"
+        )
     command = allure_cli()
     out = report_dir / "html"
     shutil.rmtree(out, ignore_errors=True)
@@ -222,9 +228,23 @@ def build_html(report_dir: Path, name: str = "wsagent conformance") -> Path:
         config.write_text(json.dumps({"name": name, "categories": [*CATEGORIES, TOLERATED]}), encoding="utf-8")
         try:
             done = subprocess.run(
-                [*command, "awesome", str(results.resolve()), "--config", str(config), "--single-file", "--group-by", ",".join(GROUP_BY),
-                 *[part for label in HIDDEN_LABELS for part in ("--hide-labels", label)],
-                 "--output", str(out.resolve()), "--report-name", name, "--history-path", str(history.resolve())],
+                [
+                    *command,
+                    "awesome",
+                    str(results.resolve()),
+                    "--config",
+                    str(config),
+                    "--single-file",
+                    "--group-by",
+                    ",".join(GROUP_BY),
+                    *[part for label in HIDDEN_LABELS for part in ("--hide-labels", label)],
+                    "--output",
+                    str(out.resolve()),
+                    "--report-name",
+                    name,
+                    "--history-path",
+                    str(history.resolve()),
+                ],
                 cwd=report_dir,
                 capture_output=True,
                 text=True,
@@ -241,16 +261,16 @@ def build_html(report_dir: Path, name: str = "wsagent conformance") -> Path:
 
 
 PAGE_FIXES = (
-    "<style id=\"wsagent-whole-labels\">"
+    '<style id="wsagent-whole-labels">'
     "[data-testid=metadata-item-value]{flex-wrap:wrap;row-gap:4px}"
     "[data-testid=metadata-item-value]>div{flex-shrink:0;max-width:100%}"
     "[data-testid=metadata-item-value] span{white-space:normal}"
     "</style>"
-    "<script id=\"wsagent-open-at-top\">"
+    '<script id="wsagent-open-at-top">'
     "(()=>{let moved=false;const mine=()=>{moved=true};"
-    "for(const kind of [\"wheel\",\"keydown\",\"pointerdown\",\"touchstart\"])addEventListener(kind,mine,{capture:true,once:true});"
-    "document.addEventListener(\"scroll\",e=>{const t=e.target;"
-    "if(!moved&&t instanceof Element&&t.matches(\"[data-testid=base-layout]\")&&t.scrollTop)t.scrollTop=0},true)})();"
+    'for(const kind of ["wheel","keydown","pointerdown","touchstart"])addEventListener(kind,mine,{capture:true,once:true});'
+    'document.addEventListener("scroll",e=>{const t=e.target;'
+    'if(!moved&&t instanceof Element&&t.matches("[data-testid=base-layout]")&&t.scrollTop)t.scrollTop=0},true)})();'
     "</script>"
 )
 """Two corrections to Allure 3.18's page, both checked by the browser test. Labels: a label's values are squeezed
@@ -264,7 +284,9 @@ def with_page_fixes(html: str) -> str:
     return html.replace("</head>", PAGE_FIXES + "</head>", 1)
 
 
-_ANALYTICS = re.compile(r"<script async src=\"https://www\.googletagmanager\.com/[^\"]*\"></script>\s*<script>[^<]*?gtag\([^<]*?</script>")
+_ANALYTICS = re.compile(
+    r"<script async src=\"https://www\.googletagmanager\.com/[^\"]*\"></script>\s*<script>[^<]*?gtag\([^<]*?</script>"
+)
 
 
 def without_analytics(html: str) -> str:

@@ -21,7 +21,11 @@ __all__ = ["check", "pytest_pycollect_makeitem"]
 def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> Generator[None, Any, Any]:
     """An async test that asks for a wsagent fixture runs under pytest-asyncio whatever its mode: marked before pytest
     makes the item, so a user's configuration needs no ``asyncio_mode = auto`` for our fixtures."""
-    if inspect.iscoroutinefunction(obj) and not _marked_asyncio(obj) and any(n == "wsagent" or n.startswith("wsagent_") for n in _parameters(obj)):
+    if (
+        inspect.iscoroutinefunction(obj)
+        and not _marked_asyncio(obj)
+        and any(n == "wsagent" or n.startswith("wsagent_") for n in _parameters(obj))
+    ):
         pytest.mark.asyncio(obj)
     return (yield)
 
@@ -41,8 +45,11 @@ def _not_run_by_asyncio(item: pytest.Item) -> bool:
     """An async test that reaches the ``wsagent`` fixture only through one of the user's fixtures, in strict mode:
     pytest-asyncio would not run it, and pytest's own error would not say what to add."""
     function = getattr(item, "obj", None)
-    return (inspect.iscoroutinefunction(function) and "wsagent" in getattr(item, "fixturenames", ())
-            and item.get_closest_marker("asyncio") is None)
+    return (
+        inspect.iscoroutinefunction(function)
+        and "wsagent" in getattr(item, "fixturenames", ())
+        and item.get_closest_marker("asyncio") is None
+    )
 
 
 def check(items: list[pytest.Item]) -> None:

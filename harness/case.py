@@ -65,7 +65,14 @@ class Case:
     """What a test drives; created per test by the ``wsagent`` fixture."""
 
     def __init__(
-        self, config: HarnessConfig, target: Target, ids: tuple[str, ...], name: str, ssl_context: Any = None, *, bundled: bool = True
+        self,
+        config: HarnessConfig,
+        target: Target,
+        ids: tuple[str, ...],
+        name: str,
+        ssl_context: Any = None,
+        *,
+        bundled: bool = True,
     ) -> None:
         self.config = config
         self.target = target
@@ -159,8 +166,13 @@ class Case:
         if not self.target.checked:
             await check_target(session, self.target, self.config)
         conn = await session.connect(
-            user if token == "valid" else None, raw, transport=transport, e2e=e2e, token_kind=token,
-            e2e_headers=e2e_headers, subprotocol_token=second,
+            user if token == "valid" else None,
+            raw,
+            transport=transport,
+            e2e=e2e,
+            token_kind=token,
+            e2e_headers=e2e_headers,
+            subprotocol_token=second,
         )
         if conn.hello is not None and conn.hello.type in ERROR_TYPES:
             # refused after the upgrade (AUTH-1's tolerated form, a query token in production too): the verdict needs
@@ -177,7 +189,13 @@ class Case:
         return conn
 
     async def run(
-        self, conn: Connection, agent: str | None = None, request: str = "wsagent conformance run", *, timeout: float | None = None, **kw: Any
+        self,
+        conn: Connection,
+        agent: str | None = None,
+        request: str = "wsagent conformance run",
+        *,
+        timeout: float | None = None,
+        **kw: Any,
     ) -> RunHandle:
         """Start a run and wait for its terminal frame (or the timeout; the rules judge what came).
 
@@ -194,7 +212,9 @@ class Case:
             return handle
         terminal = await conn.wait_for_terminal(handle.run_id, waited, after=handle.record.seq)
         if terminal is None and shape and not conn.answered_since(handle.record.seq) and conn.open:
-            self.target.learned[shape] = f"a run of this shape ({shape}) got no frame within {waited:g} s in {self.name}"
+            self.target.learned[shape] = (
+                f"a run of this shape ({shape}) got no frame within {waited:g} s in {self.name}"
+            )
         elif terminal is not None:
             await conn.barrier(self.config.timeout)  # a frame the target sent after the terminal one is in too (EVT-2)
         return handle
@@ -221,7 +241,9 @@ class Case:
             await conn.barrier(self.config.timeout)
         return handle
 
-    async def start(self, conn: Connection, agent: str | None = None, request: str = "wsagent conformance run", **kw: Any) -> RunHandle:
+    async def start(
+        self, conn: Connection, agent: str | None = None, request: str = "wsagent conformance run", **kw: Any
+    ) -> RunHandle:
         """Send a start message (the tools agent by default) without waiting for the run.
 
         A scenario needs a start template that can carry it: without ``{scenario}`` the target is offered no scenario
@@ -229,7 +251,9 @@ class Case:
         """
         if kw.get("scenario") and not conn.session.template.carries("scenario"):
             profile = f" (profile {self.config.profile.name!r})" if self.config.profile else ""
-            pytest.skip(f"the start template{profile} has no {{scenario}} placeholder: no scenario hooks can be requested from this target")
+            pytest.skip(
+                f"the start template{profile} has no {{scenario}} placeholder: no scenario hooks can be requested from this target"
+            )
         agent = self.agents.tools if agent is None else agent
         if not agent:
             pytest.skip("the target has no agent for this role (--wsagent-agents or the profile's agents key)")
@@ -237,7 +261,12 @@ class Case:
         check_runs(self.target)
         handle = await conn.start_run(agent, request, uses_tools=uses_tools, **kw)
         close = conn.closed
-        if handle.record is None and close is not None and close.info.get("by") == "server" and close.info.get("code") == ABNORMAL:
+        if (
+            handle.record is None
+            and close is not None
+            and close.info.get("by") == "server"
+            and close.info.get("code") == ABNORMAL
+        ):
             raise TargetShutDown(
                 f"wsagent: the target dropped {conn.label} without a close frame (1006) before the run could start: "
                 "did it crash? nothing could be judged; rerun once it is back"
@@ -260,11 +289,15 @@ class Case:
         except httpx.HTTPError as exc:
             info["error"] = type(exc).__name__
         info["status"] = status
-        self.transcript.add("http", None, session.clock(), Direction.RECEIVED, Kind.HTTP, info=info, note={"probe": "health"})
+        self.transcript.add(
+            "http", None, session.clock(), Direction.RECEIVED, Kind.HTTP, info=info, note={"probe": "health"}
+        )
         return status
 
     def context(self) -> Context:
-        return Context(environment=self.target.environment, limits=self.config.limits, capabilities=self.target.capabilities)
+        return Context(
+            environment=self.target.environment, limits=self.config.limits, capabilities=self.target.capabilities
+        )
 
     def judge(self, ids: Iterable[str] | None = None) -> Verdict:
         return judge(self.transcript, self.context(), list(ids) if ids is not None else list(self.ids))
@@ -295,11 +328,22 @@ class Case:
         token's handshake with no HTTP answer, or a target going away (close 1001) in the middle of a run."""
         view = View(self.transcript)
         for conn in view.conns.values():
-            if conn.handshake is not None and conn.handshake.info.get("status") is None and conn.note.get("token") == "valid":
-                raise unanswered(self.target, conn.handshake.info.get("error"))  # a bad token dropped unanswered is judged (AUTH-1)
+            if (
+                conn.handshake is not None
+                and conn.handshake.info.get("status") is None
+                and conn.note.get("token") == "valid"
+            ):
+                raise unanswered(
+                    self.target, conn.handshake.info.get("error")
+                )  # a bad token dropped unanswered is judged (AUTH-1)
         for run in view.runs:
             close = run.conn.close
-            if run.terminal is None and close is not None and close.info.get("by") == "server" and close.info.get("code") == GOING_AWAY:
+            if (
+                run.terminal is None
+                and close is not None
+                and close.info.get("by") == "server"
+                and close.info.get("code") == GOING_AWAY
+            ):
                 raise TargetShutDown(
                     f"wsagent: the target closed {run.conn.label} with 1001 (going away) during run {run.given_run_id or '(unnamed)'}: "
                     "the run was interrupted, not judged; rerun once the target is back"

@@ -76,9 +76,7 @@ _ROWS: tuple[tuple[str, Area, str, str], ...] = (
 )
 
 CATALOG: dict[str, Requirement] = {row[0]: Requirement(*row) for row in _ROWS}
-AREAS: dict[Area, tuple[str, ...]] = {
-    area: tuple(r.id for r in CATALOG.values() if r.area is area) for area in Area
-}
+AREAS: dict[Area, tuple[str, ...]] = {area: tuple(r.id for r in CATALOG.values() if r.area is area) for area in Area}
 
 
 def selection(values: Iterable[str]) -> set[str]:
@@ -95,7 +93,9 @@ def selection(values: Iterable[str]) -> set[str]:
         elif value:
             bad.append(value)
     if bad:
-        raise ValueError(f"wsagent: --only takes areas ({', '.join(a.value for a in Area)}) or requirement IDs, not {', '.join(bad)}")
+        raise ValueError(
+            f"wsagent: --only takes areas ({', '.join(a.value for a in Area)}) or requirement IDs, not {', '.join(bad)}"
+        )
     return chosen
 
 

@@ -82,12 +82,19 @@ def _add_settings(run: argparse.ArgumentParser) -> None:
     group = run.add_argument_group("settings (handed to pytest as --wsagent-NAME)")
     for opt in OPTIONS:
         if opt.name == "report-dir":  # wsagent run always writes reports, into reports/ unless told otherwise
-            group.add_argument(opt.run, dest=opt.name, type=Path, default=None, metavar="DIR", help=_help(opt, "reports"))
+            group.add_argument(
+                opt.run, dest=opt.name, type=Path, default=None, metavar="DIR", help=_help(opt, "reports")
+            )
         elif opt.flag:
             group.add_argument(opt.run, dest=opt.name, action="store_true", default=None, help=_help(opt))
         else:
-            group.add_argument(opt.run, dest=opt.name, action="append" if opt.name == "header" else None,
-                               metavar=opt.name.upper().replace("-", "_"), help=_help(opt))
+            group.add_argument(
+                opt.run,
+                dest=opt.name,
+                action="append" if opt.name == "header" else None,
+                metavar=opt.name.upper().replace("-", "_"),
+                help=_help(opt),
+            )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,30 +102,77 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"wsagent {__version__} (contract {CONTRACT_VERSION})")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run the conformance suites against a target (default: the bundled server)",
-                              description="Run the conformance suites against a target and write reports/.", epilog=RUN_EPILOG,
-                              formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
-    run.add_argument("--only", action="append", default=[], metavar="AREA|ID", help="run only these areas or requirement IDs (repeatable, comma separated)")
+    run = commands.add_parser(
+        "run",
+        help="run the conformance suites against a target (default: the bundled server)",
+        description="Run the conformance suites against a target and write reports/.",
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    run.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="AREA|ID",
+        help="run only these areas or requirement IDs (repeatable, comma separated)",
+    )
     run.add_argument("-n", dest="workers", default="0", help="parallel workers (pytest-xdist) [default 0]")
-    run.add_argument("--baseline", type=Path, help='expected failures: JSON {"requirements": ["ID", ...]} or one ID per line')
-    run.add_argument("--html", action=argparse.BooleanOptionalAction, default=None, help="build reports/html/index.html [default: when Node.js is installed]")
-    run.add_argument("--summary", type=Path, default=os.environ.get("GITHUB_STEP_SUMMARY") or None, metavar="FILE",
-                     help="append the conformance table (or why the run stopped) in Markdown [default: $GITHUB_STEP_SUMMARY when set]")
+    run.add_argument(
+        "--baseline", type=Path, help='expected failures: JSON {"requirements": ["ID", ...]} or one ID per line'
+    )
+    run.add_argument(
+        "--html",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="build reports/html/index.html [default: when Node.js is installed]",
+    )
+    run.add_argument(
+        "--summary",
+        type=Path,
+        default=os.environ.get("GITHUB_STEP_SUMMARY") or None,
+        metavar="FILE",
+        help="append the conformance table (or why the run stopped) in Markdown [default: $GITHUB_STEP_SUMMARY when set]",
+    )
     _add_settings(run)
     run.add_argument("pytest_args", nargs="*", help="extra pytest arguments after --")
 
-    report = commands.add_parser("report", help="build the single-file HTML report from the Allure results (needs Node.js)")
-    report.add_argument("--report-dir", default="reports", type=Path, help="the folder `wsagent run` wrote (default: reports/)")
+    report = commands.add_parser(
+        "report", help="build the single-file HTML report from the Allure results (needs Node.js)"
+    )
+    report.add_argument(
+        "--report-dir", default="reports", type=Path, help="the folder `wsagent run` wrote (default: reports/)"
+    )
 
     serve = commands.add_parser("serve", help="run the reference server for local work")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     serve.add_argument("--port", default="8765", help="port to listen on; 0 picks a free one (default 8765)")
-    serve.add_argument("--environment", default=None, help="the server's environment: development, test, staging or production (default: ENVIRONMENT, else development)")
-    serve.add_argument("--fault", action="append", default=[], metavar="NAME", help="switch on a fault, repeatable (names: --list-faults)")
+    serve.add_argument(
+        "--environment",
+        default=None,
+        help="the server's environment: development, test, staging or production (default: ENVIRONMENT, else development)",
+    )
+    serve.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="switch on a fault, repeatable (names: --list-faults)",
+    )
     serve.add_argument("--list-faults", action="store_true", help="print the faults the server can switch on, and exit")
-    serve.add_argument("--replicas", type=int, default=1, help="start N replicas on N ports (--port, --port+1, ...); needs --redis")
-    serve.add_argument("--redis", metavar="URL", help="replicas share users through this Redis, e.g. redis://127.0.0.1:6379/0")
-    serve.add_argument("--variant", action="append", default=[], metavar="NAME", help="model a legitimate backend difference, repeatable (names: --list-variants)")
+    serve.add_argument(
+        "--replicas", type=int, default=1, help="start N replicas on N ports (--port, --port+1, ...); needs --redis"
+    )
+    serve.add_argument(
+        "--redis", metavar="URL", help="replicas share users through this Redis, e.g. redis://127.0.0.1:6379/0"
+    )
+    serve.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="model a legitimate backend difference, repeatable (names: --list-variants)",
+    )
     serve.add_argument("--list-variants", action="store_true", help="print the variants the server can model, and exit")
 
     load = commands.add_parser("load", help="N virtual users on Locust repeating the golden path, every run judged")
@@ -126,8 +180,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("profiles", help="list the profiles wsagent can see from here, with their source")
 
-    check = commands.add_parser("check", help="judge recorded transcripts (JSON Lines) offline, as their cases were judged")
-    check.add_argument("transcripts", type=Path, nargs="+", metavar="transcript", help="transcripts wsagent recorded (reports/transcripts/<test>.jsonl)")
+    check = commands.add_parser(
+        "check", help="judge recorded transcripts (JSON Lines) offline, as their cases were judged"
+    )
+    check.add_argument(
+        "transcripts",
+        type=Path,
+        nargs="+",
+        metavar="transcript",
+        help="transcripts wsagent recorded (reports/transcripts/<test>.jsonl)",
+    )
     check.add_argument("--json", action="store_true", help="print {file: {ID: grade}} instead of the table")
     check.add_argument("--environment", default=None, help="override the transcript's environment")
     check.add_argument("--strict", action="store_true", help="exit 1 on NON-STRICT too")
@@ -197,10 +259,18 @@ def given_settings(args: argparse.Namespace) -> list[Option]:
 def pytest_command(args: argparse.Namespace) -> list[str]:
     results = report_dir(args) / "allure-results"
     cmd = [
-        sys.executable, "-P", "-m", "pytest", str(SUITES),  # -P: a folder named like our packages in the cwd must not shadow them
-        "-c", str(SUITES / "pytest.ini"), "--rootdir", str(SUITES),
+        sys.executable,
+        "-P",
+        "-m",
+        "pytest",
+        str(SUITES),  # -P: a folder named like our packages in the cwd must not shadow them
+        "-c",
+        str(SUITES / "pytest.ini"),
+        "--rootdir",
+        str(SUITES),
         *[part for plugin in PLUGINS for part in ("-p", plugin)],
-        f"--alluredir={results}", f"--junitxml={report_dir(args) / 'junit.xml'}",
+        f"--alluredir={results}",
+        f"--junitxml={report_dir(args) / 'junit.xml'}",
         f"--wsagent-report-dir={report_dir(args)}",
     ]
     for opt in given_settings(args):
@@ -288,7 +358,10 @@ def _why(folder: Path, data: dict[str, Any] | None, code: int) -> str:
 def _stop(args: argparse.Namespace, data: dict[str, Any] | None, reason: str, code: int) -> int:
     """End a run that gave no verdict: both reports and the job summary say why, and one line says it last."""
     if data is None:
-        data = Conformance(target=safe_url(args.target) if args.target else "not resolved", environment=args.environment or "not resolved").to_dict()
+        data = Conformance(
+            target=safe_url(args.target) if args.target else "not resolved",
+            environment=args.environment or "not resolved",
+        ).to_dict()
     began = bool(data.get("aborted"))
     data["aborted"] = reason.removeprefix("wsagent: ")
     _write(args, data, code)
@@ -347,7 +420,10 @@ def verdict(data: dict, strict: bool, baseline: frozenset[str] = frozenset()) ->
         return EXIT_FAILED, f"wsagent: FAILED {', '.join(failed)}{why}"
     outdated = sorted(i for i in baseline if stale(Grade(rows[i]["grade"]), strict))
     if outdated:
-        return EXIT_FAILED, f"wsagent: stale baseline: {', '.join(outdated)} no longer failing; remove them from the baseline file"
+        return (
+            EXIT_FAILED,
+            f"wsagent: stale baseline: {', '.join(outdated)} no longer failing; remove them from the baseline file",
+        )
     tolerated = sorted(i for i in baseline if fails(Grade(rows[i]["grade"]), strict))
     if tolerated:
         return EXIT_OK, f"wsagent: OK with baseline (expected failures: {', '.join(tolerated)})"
@@ -377,7 +453,9 @@ def serve(args: argparse.Namespace) -> int:
         cmd += ["--redis", args.redis]
     if args.replicas != 1:
         if args.replicas < 1 or not args.redis:
-            raise ConfigError("wsagent: --replicas N takes N >= 1 and needs --redis URL (replicas share users through Redis)")
+            raise ConfigError(
+                "wsagent: --replicas N takes N >= 1 and needs --redis URL (replicas share users through Redis)"
+            )
         return serve_replicas(cmd, args.replicas, int(args.port))
     # exec, not a child: SIGTERM/SIGINT and the READY line belong to the server itself, and no orphan is left behind
     os.execv(sys.executable, [*cmd, "--port", str(args.port)])
@@ -426,7 +504,10 @@ def check(args: argparse.Namespace) -> int:
                 if finding.grade in (Grade.FAILED, Grade.NON_STRICT):
                     print(f"        {finding.grade.value}: {finding.message}")
         if verdict.unknown_types:
-            print("frame types the contract does not know: " + ", ".join(f"{k} ×{v}" for k, v in verdict.unknown_types.items()))
+            print(
+                "frame types the contract does not know: "
+                + ", ".join(f"{k} ×{v}" for k, v in verdict.unknown_types.items())
+            )
     if args.json:
         print(json.dumps(grades, indent=2))
     return worst

@@ -57,7 +57,6 @@ CHAT_AGENT: Final = "echo"
 """Characters of a refusal body kept in the handshake record: enough for any AUTH_FAILED JSON."""
 
 
-
 class _Auto(Enum):
     AUTO = "auto"
 
@@ -234,7 +233,9 @@ class Session:
             note["subprotocol_user"] = second_user
         conn = Connection(self, label or self._label(user), user, redact, ws)
         self.connections.append(conn)
-        conn.handshake = self.transcript.add(conn.label, user, self.clock(), Direction.RECEIVED, Kind.HANDSHAKE, info=info, note=note)
+        conn.handshake = self.transcript.add(
+            conn.label, user, self.clock(), Direction.RECEIVED, Kind.HANDSHAKE, info=info, note=note
+        )
         if ws is not None:
             conn.start()
             await conn.wait_for(_is_frame, self.open_timeout)
@@ -314,7 +315,9 @@ Waiter = tuple[Callable[[Record], bool], "asyncio.Future[Record | None]"]
 class Connection:
     """One connection attempt: its handshake record, then (when accepted) everything both ways until the close."""
 
-    def __init__(self, session: Session, label: str, user: str | None, redact: Redactor, ws: ClientConnection | None) -> None:
+    def __init__(
+        self, session: Session, label: str, user: str | None, redact: Redactor, ws: ClientConnection | None
+    ) -> None:
         self.session = session
         self.label = label
         self.user = user
@@ -363,8 +366,16 @@ class Connection:
 
     # --- recording -----------------------------------------------------------------------------------------------
 
-    def _add(self, direction: Direction, kind: Kind, *, text: str | None = None, info: dict[str, Any] | None = None,
-             note: dict[str, Any] | None = None, t: float | None = None) -> Record:
+    def _add(
+        self,
+        direction: Direction,
+        kind: Kind,
+        *,
+        text: str | None = None,
+        info: dict[str, Any] | None = None,
+        note: dict[str, Any] | None = None,
+        t: float | None = None,
+    ) -> Record:
         t = self.session.clock() if t is None else t
         return self.session.transcript.add(self.label, self.user, t, direction, kind, text=text, info=info, note=note)
 
@@ -424,13 +435,23 @@ class Connection:
 
     # --- sending -------------------------------------------------------------------------------------------------
 
-    async def _send(self, payload: str | bytes, kind: Kind, *, text: str | None, info: dict[str, Any] | None,
-                    note: dict[str, Any] | None, as_text: bool | None = None) -> Record | None:
+    async def _send(
+        self,
+        payload: str | bytes,
+        kind: Kind,
+        *,
+        text: str | None,
+        info: dict[str, Any] | None,
+        note: dict[str, Any] | None,
+        as_text: bool | None = None,
+    ) -> Record | None:
         """Record, then send (so an answer can never be recorded before its question); ``None`` when closed."""
         if not self.open:
             return None
         assert self._ws is not None
-        record = self._add(Direction.SENT, kind, text=None if text is None else self._redact(text), info=info, note=note)
+        record = self._add(
+            Direction.SENT, kind, text=None if text is None else self._redact(text), info=info, note=note
+        )
         if record.type == "ping":
             self._pings_sent += 1
         try:
@@ -453,7 +474,9 @@ class Connection:
     async def send_raw_text(self, data: bytes, note: dict[str, Any] | None = None) -> bool:
         """Send ``data`` unchecked in a text frame (ROB-3's invalid UTF-8); recorded with bad bytes replaced."""
         text = data.decode("utf-8", "replace")
-        return await self._send(data, Kind.TEXT, text=text, info={"size": len(data)}, note=note, as_text=True) is not None
+        return (
+            await self._send(data, Kind.TEXT, text=text, info={"size": len(data)}, note=note, as_text=True) is not None
+        )
 
     async def start_run(
         self,
@@ -484,7 +507,14 @@ class Connection:
             run_id = self.session.run_ids.make(thread)
         assert not isinstance(run_id, _Auto) and not isinstance(thread, _Auto)
         message, spec = self.session.template.start(
-            agent, request, self.user, thread_id=thread, run_id=run_id, scenario=scenario, uses_tools=uses_tools, claims_user=claims_user
+            agent,
+            request,
+            self.user,
+            thread_id=thread,
+            run_id=run_id,
+            scenario=scenario,
+            uses_tools=uses_tools,
+            claims_user=claims_user,
         )
         run_id, thread = spec["run_id"], spec["thread_id"]
         if timeout is not None:
@@ -504,8 +534,13 @@ class Connection:
         fields = (("message", request), ("thread_id", thread), ("run_id", run_id))
         payload = {name: value for name, value in fields if value}
         spec: dict[str, Any] = {
-            "agent": CHAT_AGENT, "request": request, "run_id": run_id, "thread_id": thread, "scenario": None,
-            "uses_tools": False, "optional": kind,
+            "agent": CHAT_AGENT,
+            "request": request,
+            "run_id": run_id,
+            "thread_id": thread,
+            "scenario": None,
+            "uses_tools": False,
+            "optional": kind,
         }
         return await self._send_start({"type": kind, "payload": payload}, spec)
 
@@ -519,7 +554,9 @@ class Connection:
 
     # --- waiting -------------------------------------------------------------------------------------------------
 
-    async def wait_for(self, predicate: Callable[[Record], bool], timeout: float | None = None, *, since: int = 0) -> Record | None:
+    async def wait_for(
+        self, predicate: Callable[[Record], bool], timeout: float | None = None, *, since: int = 0
+    ) -> Record | None:
         """The first record from ``received[since:]`` on (including ones still to come) that satisfies ``predicate``.
 
         ``None`` on timeout or when the connection ends without one; never raises for either.
@@ -536,7 +573,9 @@ class Connection:
         except TimeoutError:
             return None
 
-    async def wait_for_terminal(self, run_id: str | None, timeout: float | None = None, *, after: int = -1) -> Record | None:
+    async def wait_for_terminal(
+        self, run_id: str | None, timeout: float | None = None, *, after: int = -1
+    ) -> Record | None:
         """The run's terminal frame: ``agent_completed``, or ``error``/``error_message`` carrying its run id.
 
         For ``run_id=None`` (the server names the run) it is the first terminal frame of a run id that the harness did
@@ -587,7 +626,9 @@ class Connection:
             return self._pongs[wanted - 1]
         if learned:
             return None
-        pong = await self.wait_for(lambda r: len(self._pongs) >= wanted and r is self._pongs[wanted - 1], timeout, since=since)
+        pong = await self.wait_for(
+            lambda r: len(self._pongs) >= wanted and r is self._pongs[wanted - 1], timeout, since=since
+        )
         if pong is None and self.open:
             self.session.learned["ping"] = f"{self.label} got no pong within {self._timeout(timeout):g} s"
         return pong

@@ -73,7 +73,9 @@ class Collector:
         if PROPERTY in props:
             outcome = json.loads(str(props[PROPERTY]))
             result.grades = dict(outcome["grades"])
-            result.messages = [f"{f['rule']} {f['grade']}: {f['message']}" for f in outcome["findings"] if f["grade"] != "OK"]
+            result.messages = [
+                f"{f['rule']} {f['grade']}: {f['message']}" for f in outcome["findings"] if f["grade"] != "OK"
+            ]
             self.results.target = outcome["target"]
             self.results.environment = outcome["environment"]
             self.results.versions["server"] = outcome["server_version"]
@@ -101,7 +103,9 @@ class Collector:
             return
         self.results.target = safe_url(self.results.target or self.config.target or "embedded reference server")
         self.results.versions["harness"] = __version__
-        data = self.results.write(self.config.report_dir) if self.config.report_dir is not None else self.results.to_dict()
+        data = (
+            self.results.write(self.config.report_dir) if self.config.report_dir is not None else self.results.to_dict()
+        )
         results_dir = session.config.getoption("allure_report_dir", None)
         if results_dir:
             attention, ok = requirement_facts(data["requirements"])

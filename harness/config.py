@@ -66,29 +66,75 @@ class Option:
 OPTIONS: tuple[Option, ...] = (
     Option("target", "", "WebSocket URL of the target (ws:// or wss://); empty starts the bundled reference server"),
     Option("environment", "development", "environment the target runs in: development, test, staging or production"),
-    Option("secret", "", "HS256 signing secret; default: JWT_SECRET_KEY, then JWT_SECRET_<ENV>, then the dev/test default", ini=False),
-    Option("token-file", "", "file of valid tokens, one per line (for CI without the secret); cases that need the secret are skipped"),
-    Option("e2e", "headers", "E2E mode: headers (send the E2E headers), env (embedded server gets E2E_TESTING=1), off (never send them; cases that need them are SKIPPED)"),
+    Option(
+        "secret",
+        "",
+        "HS256 signing secret; default: JWT_SECRET_KEY, then JWT_SECRET_<ENV>, then the dev/test default",
+        ini=False,
+    ),
+    Option(
+        "token-file",
+        "",
+        "file of valid tokens, one per line (for CI without the secret); cases that need the secret are skipped",
+    ),
+    Option(
+        "e2e",
+        "headers",
+        "E2E mode: headers (send the E2E headers), env (embedded server gets E2E_TESTING=1), off (never send them; cases that need them are SKIPPED)",
+    ),
     Option("strict", "false", "count NON-STRICT as a failure", flag=True),
     Option("timeout", "30", "seconds to wait for a run's terminal frame or any awaited frame"),
     Option("open-timeout", "5", "seconds to wait for the WebSocket handshake"),
     Option("session-timeout", "900", "seconds the whole session may take; past it the remaining cases stop (exit 2)"),
     Option("limits", "start=2,run=30,silence=15", "EVT-7 limits in seconds: start, run, silence"),
     Option("capabilities", "", "declared capabilities, comma separated (e2e_env, no_e2e_env, scenarios)"),
-    Option("profile", "", "a profile of target-specific driving settings (wsagent.toml, pyproject.toml or bundled); `wsagent profiles` lists them"),
-    Option("start-template", "", "JSON template of the start message with {agent} {request} {thread_id} {run_id} {scenario} {user_id}"),
-    Option("thread-id", DEFAULT_THREAD_ID, "form of the thread ids the harness gives: {hex:N} {n}; empty: the target creates them"),
-    Option("run-id", DEFAULT_RUN_ID, "form of the run ids the harness gives: {thread_id} {hex:N} {n}; empty: the target creates them"),
-    Option("ids", "client", "client: the harness gives run and thread ids; server: it gives none and matches each run by its first agent_started"),
-    Option("agents", "tools=researcher,plain=echo,calculator=calculator", "agent names by role: tools, plain, calculator"),
-    Option("header", "", "extra handshake header 'Name: value'; repeat the option or separate with ';' in the variable"),
+    Option(
+        "profile",
+        "",
+        "a profile of target-specific driving settings (wsagent.toml, pyproject.toml or bundled); `wsagent profiles` lists them",
+    ),
+    Option(
+        "start-template",
+        "",
+        "JSON template of the start message with {agent} {request} {thread_id} {run_id} {scenario} {user_id}",
+    ),
+    Option(
+        "thread-id",
+        DEFAULT_THREAD_ID,
+        "form of the thread ids the harness gives: {hex:N} {n}; empty: the target creates them",
+    ),
+    Option(
+        "run-id",
+        DEFAULT_RUN_ID,
+        "form of the run ids the harness gives: {thread_id} {hex:N} {n}; empty: the target creates them",
+    ),
+    Option(
+        "ids",
+        "client",
+        "client: the harness gives run and thread ids; server: it gives none and matches each run by its first agent_started",
+    ),
+    Option(
+        "agents", "tools=researcher,plain=echo,calculator=calculator", "agent names by role: tools, plain, calculator"
+    ),
+    Option(
+        "header", "", "extra handshake header 'Name: value'; repeat the option or separate with ';' in the variable"
+    ),
     Option("ca-bundle", "", "CA bundle for wss:// targets behind a private CA"),
     Option("insecure", "false", "do not verify TLS certificates (staging only)", flag=True),
-    Option("allow-noisy", "false", "allow flood and load cases against a remote target (loopback targets are local: they always run)", flag=True),
+    Option(
+        "allow-noisy",
+        "false",
+        "allow flood and load cases against a remote target (loopback targets are local: they always run)",
+        flag=True,
+    ),
     Option("production-target", "", "URL of a production target for E2E-3; the embedded run starts one itself"),
     Option("server-args", "", "extra arguments for the embedded reference server, e.g. '--fault NAME' (self-tests)"),
     Option("report-dir", "", "write conformance.json and conformance.md into this folder"),
-    Option("transcripts", "failing", "case transcripts kept under <report-dir>/transcripts for `wsagent check`: failing (not all OK) or all"),
+    Option(
+        "transcripts",
+        "failing",
+        "case transcripts kept under <report-dir>/transcripts for `wsagent check`: failing (not all OK) or all",
+    ),
     Option("issuer", ISSUER, "expected token issuer (iss)"),
     Option("audience", AUDIENCE, "expected token audience (aud)"),
 )
@@ -192,8 +238,14 @@ class Given:
             raise self.error(name, str(exc)) from None
 
 
-def resolve(cli: Source, ini: Source, environ: Mapping[str, str] | None = None, cwd: Path | None = None, *,
-            mints_tokens: bool = True) -> HarnessConfig:
+def resolve(
+    cli: Source,
+    ini: Source,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    *,
+    mints_tokens: bool = True,
+) -> HarnessConfig:
     """Resolve every option from its sources, in order of precedence (CLI > environment > profile > ini > default),
     and validate the result. The profile is looked up from ``cwd`` (default: the working directory). A process that
     mints no tokens (a load master, which only counts) needs no secret.
@@ -214,7 +266,10 @@ def resolve(cli: Source, ini: Source, environ: Mapping[str, str] | None = None, 
         return (
             (opt.run if opt.name in by_run else opt.cli, None if (value := cli(opt)) in empty else value),
             (opt.env, env.get(opt.env) or None),
-            (f"profile {profile.name!r} key {opt.name}" if in_profile else "", profile.settings[opt.name] if in_profile else None),  # type: ignore[union-attr]
+            (
+                f"profile {profile.name!r} key {opt.name}" if in_profile else "",
+                profile.settings[opt.name] if in_profile else None,
+            ),  # type: ignore[union-attr]
             (f"{opt.ini_key} (pytest ini)", (ini(opt) or None) if opt.ini else None),
         )
 
@@ -223,7 +278,9 @@ def resolve(cli: Source, ini: Source, environ: Mapping[str, str] | None = None, 
     values: dict[str, Any] = {}
     spelled: dict[str, str] = {}
     for opt in OPTIONS:
-        source, value = next(((source, value) for source, value in sources(opt, profile) if value is not None), ("", None))
+        source, value = next(
+            ((source, value) for source, value in sources(opt, profile) if value is not None), ("", None)
+        )
         values[opt.name] = opt.default if value is None else value
         if value is not None:
             spelled[opt.name] = source
@@ -273,8 +330,15 @@ def _build(given: Given, env: Mapping[str, str], profile: Profile | None, mints_
     )
 
 
-def _secret(given: Given, env: Mapping[str, str], environment: str, token_file: Path | None, *,
-            embedded: bool, mints_tokens: bool) -> tuple[str | None, str]:
+def _secret(
+    given: Given,
+    env: Mapping[str, str],
+    environment: str,
+    token_file: Path | None,
+    *,
+    embedded: bool,
+    mints_tokens: bool,
+) -> tuple[str | None, str]:
     """The signing secret and where it came from (a name, never the value).
 
     The embedded server needs no user secret: without one the harness makes a random one and hands it to both sides.
@@ -334,7 +398,9 @@ def _url(value: Any) -> str:
         return ""
     parts = urlsplit(text)
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise ValueError(f"{safe_url(text)!r} is not a ws:// or wss:// URL with a host (e.g. wss://staging.example.com/ws)")
+        raise ValueError(
+            f"{safe_url(text)!r} is not a ws:// or wss:// URL with a host (e.g. wss://staging.example.com/ws)"
+        )
     try:
         parts.port
     except ValueError:

@@ -37,7 +37,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def server_environment(
-    secret: str, *, e2e_env: bool = False, extra_env: Mapping[str, str] | None = None, base: Mapping[str, str] | None = None
+    secret: str,
+    *,
+    e2e_env: bool = False,
+    extra_env: Mapping[str, str] | None = None,
+    base: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The child's environment: ``base`` (default ``os.environ``) cleaned of mode-changing variables, plus ours."""
     dropped = ("ENVIRONMENT", "E2E_TESTING", "E2E_TEST_ENV", "WSAGENT_FAULTS", "WSAGENT_VARIANTS")
@@ -82,8 +86,20 @@ class EmbeddedServer:
         explained from the server's side too — else to a temporary file read only for the startup error.
         """
         check_environment(environment)
-        command = [sys.executable, "-P", "-m", "mock_server", "--host", "127.0.0.1", "--port", "0",
-                   "--environment", environment, "--exit-with-stdin", *extra_args]
+        command = [
+            sys.executable,
+            "-P",
+            "-m",
+            "mock_server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--environment",
+            environment,
+            "--exit-with-stdin",
+            *extra_args,
+        ]
         if log_path is not None:
             log_path.parent.mkdir(parents=True, exist_ok=True)
         stderr = tempfile.TemporaryFile() if log_path is None else open(log_path, "w+b")  # noqa: SIM115  # closed by stop()
@@ -96,14 +112,16 @@ class EmbeddedServer:
             text=True,
         )
         ready: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=_watch_stdout, args=(process.stdout, ready), name="wsagent server stdout", daemon=True).start()
+        threading.Thread(
+            target=_watch_stdout, args=(process.stdout, ready), name="wsagent server stdout", daemon=True
+        ).start()
         try:
             line = ready.get(timeout=startup_timeout)
             problem = "exited before it was ready"
         except queue.Empty:
             line = None
             problem = f"did not print READY within {startup_timeout:g} s"
-        server = cls(process, line[len(READY):].strip() if line else "", environment, stderr)
+        server = cls(process, line[len(READY) :].strip() if line else "", environment, stderr)
         if line is None:
             tail = server._stderr_tail()
             server.stop()

@@ -1,10 +1,10 @@
 """Errors of the harness itself (never grades of the target).
 
-    HarnessError                 the harness could not finish a case: the run exits 2, nothing is reported OK
-    ├── ConfigError              a misconfiguration: one readable line saying what to set
-    │   └── SecretMismatch       the target rejects freshly minted valid tokens with AUTH_FAILED
-    └── TargetError              the target cannot be reached or answered outside the contract's shapes
-        └── TargetShutDown       the target closed 1001 (going away) while a run was in flight
+HarnessError                 the harness could not finish a case: the run exits 2, nothing is reported OK
+├── ConfigError              a misconfiguration: one readable line saying what to set
+│   └── SecretMismatch       the target rejects freshly minted valid tokens with AUTH_FAILED
+└── TargetError              the target cannot be reached or answered outside the contract's shapes
+    └── TargetShutDown       the target closed 1001 (going away) while a run was in flight
 """
 
 from __future__ import annotations

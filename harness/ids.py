@@ -40,7 +40,9 @@ class IdPattern:
         for name in _FIELD.findall(self.text):
             if name not in allowed and not _HEX.fullmatch(name):
                 known = ", ".join(f"{{{n}}}" for n in sorted(allowed) + ["hex:N"])
-                raise ConfigError(f"wsagent: --wsagent-{self.option} {self.text!r} has an unknown placeholder {{{name}}}; it knows {known}")
+                raise ConfigError(
+                    f"wsagent: --wsagent-{self.option} {self.text!r} has an unknown placeholder {{{name}}}; it knows {known}"
+                )
         if "{" in _FIELD.sub("", self.text) or "}" in _FIELD.sub("", self.text):
             raise ConfigError(f"wsagent: --wsagent-{self.option} {self.text!r} has an unmatched brace")
 

@@ -82,19 +82,33 @@ def judge_recorded(transcript: Transcript, environment: str | None = None) -> Ve
 
 def context_meta(context: Context) -> dict[str, Any]:
     """What a transcript's meta keeps of the context it was judged in (read back by :func:`recorded_context`)."""
-    return {"environment": context.environment, "limits": asdict(context.limits), "capabilities": sorted(context.capabilities)}
+    return {
+        "environment": context.environment,
+        "limits": asdict(context.limits),
+        "capabilities": sorted(context.capabilities),
+    }
 
 
 def recorded_context(meta: Mapping[str, Any], environment: str | None = None) -> Context:
     """The :class:`Context` a case recorded in its transcript's meta; defaults for whatever is missing or odd."""
     limits = meta.get("limits")
     known = {name for name in Limits.__dataclass_fields__}
-    numbers = {k: float(v) for k, v in limits.items() if k in known and isinstance(v, int | float) and not isinstance(v, bool)} if isinstance(limits, dict) else {}
+    numbers = (
+        {
+            k: float(v)
+            for k, v in limits.items()
+            if k in known and isinstance(v, int | float) and not isinstance(v, bool)
+        }
+        if isinstance(limits, dict)
+        else {}
+    )
     capabilities = meta.get("capabilities")
     return Context(
         environment=environment or str(meta.get("environment", "development")),
         limits=Limits(**numbers),
-        capabilities=frozenset(c for c in capabilities if isinstance(c, str)) if isinstance(capabilities, list) else frozenset(),
+        capabilities=frozenset(c for c in capabilities if isinstance(c, str))
+        if isinstance(capabilities, list)
+        else frozenset(),
     )
 
 
@@ -107,7 +121,9 @@ def _judged(view: View, ctx: Context, ids: Iterable[str]) -> Verdict:
             except Exception as exc:  # noqa: BLE001 - a rule must never take the run down with it
                 error = RuleError(req_id, rule.__name__, f"{type(exc).__name__}: {exc}")
                 verdict.internal_errors.append(error)
-                verdict.findings.append(Finding(req_id, Grade.FAILED, f"the frames could not be read by rule {error.rule}: {error.error}"))
+                verdict.findings.append(
+                    Finding(req_id, Grade.FAILED, f"the frames could not be read by rule {error.rule}: {error.error}")
+                )
     return verdict
 
 

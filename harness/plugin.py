@@ -41,8 +41,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         if opt.ini:
             parser.addini(opt.ini_key, help=opt.help, default="")
     group.addoption("--wsagent-only", action="append", default=[], help="run only cases of these areas or IDs")
-    group.addoption("--wsagent-progress", action="store_true", default=False,
-                    help="one counting line (done/total, area) instead of dots")
+    group.addoption(
+        "--wsagent-progress",
+        action="store_true",
+        default=False,
+        help="one counting line (done/total, area) instead of dots",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -121,14 +125,21 @@ def _target_or_skip(settings: HarnessConfig, make: Callable[[], Target | str]) -
 
 
 @pytest_asyncio.fixture(loop_scope="function")  # not @pytest.fixture: pytest-asyncio's strict mode runs only its own
-async def wsagent(request: pytest.FixtureRequest, wsagent_config: HarnessConfig, wsagent_target: Target,
-                  wsagent_targets: Targets) -> AsyncIterator[Case]:
+async def wsagent(
+    request: pytest.FixtureRequest, wsagent_config: HarnessConfig, wsagent_target: Target, wsagent_targets: Targets
+) -> AsyncIterator[Case]:
     """A case bound to the main target; call ``check()`` at the end to judge it."""
     item = request.node
     if item.get_closest_marker("noisy") and not wsagent_target.local and not wsagent_config.allow_noisy:
         pytest.skip("noisy case against a remote target: allow it with --wsagent-allow-noisy")
-    case = Case(wsagent_config, wsagent_target, marks.requirement_ids(item), item.nodeid,
-                wsagent_targets.ssl_context(wsagent_target.url), bundled=marks.bundled(item))
+    case = Case(
+        wsagent_config,
+        wsagent_target,
+        marks.requirement_ids(item),
+        item.nodeid,
+        wsagent_targets.ssl_context(wsagent_target.url),
+        bundled=marks.bundled(item),
+    )
     try:
         yield case
     finally:

@@ -44,7 +44,9 @@ QUOTE = 240
 def unanswered(target: Target, error: str | None) -> TargetError:
     """No HTTP answer at all (timeout, reset, refused) to a valid token: the harness cannot judge this target."""
     hint = "; is the target plain ws:// rather than wss://?" if target.url.startswith("wss://") else ""
-    return TargetError(f"wsagent: {target.shown} did not answer the WebSocket handshake ({error or 'no response'}){hint}")
+    return TargetError(
+        f"wsagent: {target.shown} did not answer the WebSocket handshake ({error or 'no response'}){hint}"
+    )
 
 
 async def check_target(session: Session, target: Target, config: HarnessConfig) -> None:
@@ -86,35 +88,55 @@ async def _handshake(session: Session, target: Target, config: HarnessConfig, to
     if status is None:
         raise unanswered(target, detail)
     if status not in (401, 403):
-        raise TargetError(f"wsagent: {target.shown} refuses the upgrade for valid tokens with HTTP {status} {detail[:100]!r}; check the target URL and its path")
+        raise TargetError(
+            f"wsagent: {target.shown} refuses the upgrade for valid tokens with HTTP {status} {detail[:100]!r}; check the target URL and its path"
+        )
     if not auth_failed_body(detail):
         raise TargetError(
             f"wsagent: {target.shown} refuses the upgrade for valid tokens with HTTP {status} but without the contract's "
             f"AUTH_FAILED body, so not the backend's auth (a proxy or a firewall?): {detail[:100]!r}"
         )
     if config.token_file is not None:
-        raise SecretMismatch(f"wsagent: the target rejects the tokens of {config.token_file} (HTTP {status}): are they valid for it?")
+        raise SecretMismatch(
+            f"wsagent: the target rejects the tokens of {config.token_file} (HTTP {status}): are they valid for it?"
+        )
     raise SecretMismatch(
         f"wsagent: the target rejects freshly minted valid tokens (HTTP {status}) on both Bearer and subprotocol: "
         f"the harness's secret ({config.secret_source}) does not match the target's"
-        + ("" if config.environment != "development" else "; if the target is not a development server, give its --environment")
+        + (
+            ""
+            if config.environment != "development"
+            else "; if the target is not a development server, give its --environment"
+        )
     )
 
 
-async def _golden_run(session: Session, target: Target, config: HarnessConfig, user: str, token: str | None, transport: str) -> None:
+async def _golden_run(
+    session: Session, target: Target, config: HarnessConfig, user: str, token: str | None, transport: str
+) -> None:
     """One run of the tools agent with the configured start message, on a connection of its own, unrecorded."""
     from harness.client import Session as Client  # the client stack loads only when a target is driven
 
     wait = config.open_timeout + GOLDEN_GRACE_S
     async with Client(
-        session.url, Transcript(), secret=session.secret, environment=session.environment, open_timeout=config.open_timeout,
-        default_timeout=wait, extra_headers=session.extra_headers, ssl=session.ssl, start_template=config.start_template,
-        thread_ids=config.thread_ids, run_ids=config.run_ids,
+        session.url,
+        Transcript(),
+        secret=session.secret,
+        environment=session.environment,
+        open_timeout=config.open_timeout,
+        default_timeout=wait,
+        extra_headers=session.extra_headers,
+        ssl=session.ssl,
+        start_template=config.start_template,
+        thread_ids=config.thread_ids,
+        run_ids=config.run_ids,
     ) as client:
         conn = await client.connect(user, token, transport=transport, e2e=config.e2e == "headers")  # type: ignore[arg-type]
         handle = await conn.start_run(config.agents.tools, "wsagent preflight: a golden run", uses_tools=True)
         if handle.record is None:
-            raise TargetError(f"wsagent: {target.shown} closed the connection before the golden run's start message could be sent")
+            raise TargetError(
+                f"wsagent: {target.shown} closed the connection before the golden run's start message could be sent"
+            )
         start = handle.record.seq
         answer = await conn.wait_for(lambda r: r.seq > start and (r.type in EVENTS or r.type in ERROR_TYPES), wait)
         if answer is not None and answer.type in EVENTS:
@@ -127,7 +149,11 @@ def _silent_line(target: Target, config: HarnessConfig, sent: str, came: list[Re
     """What was sent, what came back instead of an agent event, and the setting to change."""
     frames = [r for r in came if r.type is not None and r.type not in ("heartbeat", "pong")]
     if not frames:
-        got = f"nothing within {waited:g} s" if not came or came[-1].type in ("heartbeat", "pong") else f"a {came[-1].kind.value} record"
+        got = (
+            f"nothing within {waited:g} s"
+            if not came or came[-1].type in ("heartbeat", "pong")
+            else f"a {came[-1].kind.value} record"
+        )
     else:
         shown = []
         for record in frames[:3]:

@@ -25,12 +25,30 @@ from harness.errors import ConfigError
 __all__ = ["DRIVING", "Profile", "find", "available"]
 
 BUNDLED = Path(__file__).with_name("profiles.toml")
-DRIVING = frozenset({
-    "target", "environment", "e2e", "timeout", "open-timeout", "session-timeout", "capabilities", "start-template",
-    "agents", "thread-id", "run-id", "ids", "issuer", "audience", "production-target", "ca-bundle",
-})
+DRIVING = frozenset(
+    {
+        "target",
+        "environment",
+        "e2e",
+        "timeout",
+        "open-timeout",
+        "session-timeout",
+        "capabilities",
+        "start-template",
+        "agents",
+        "thread-id",
+        "run-id",
+        "ids",
+        "issuer",
+        "audience",
+        "production-target",
+        "ca-bundle",
+    }
+)
 """The settings a profile may hold: how to reach and drive the target."""
-JUDGING = frozenset({"strict", "limits", "only", "baseline", "skip", "ignore", "expect", "grades", "rules", "tolerate", "xfail"})
+JUDGING = frozenset(
+    {"strict", "limits", "only", "baseline", "skip", "ignore", "expect", "grades", "rules", "tolerate", "xfail"}
+)
 """Keys that would change how a target is judged: refused with their own line."""
 SECRET_KEYS = frozenset({"secret", "token-file", "header"})
 
@@ -58,7 +76,9 @@ def find(name: str, cwd: Path | None = None) -> Profile:
     profiles = {profile.name: profile for profile in available(cwd)}
     if name not in profiles:
         known = ", ".join(sorted(profiles)) or "none"
-        raise ConfigError(f"wsagent: no profile {name!r} (known: {known}); `wsagent profiles` lists them with their source")
+        raise ConfigError(
+            f"wsagent: no profile {name!r} (known: {known}); `wsagent profiles` lists them with their source"
+        )
     return profiles[name]
 
 
@@ -93,11 +113,17 @@ def _profile(name: str, source: str, table: Any) -> Profile:
         if key == "description":
             continue
         if key in JUDGING:
-            raise ConfigError(f"wsagent: {where} sets {key!r}: a profile changes how wsagent drives a target, never how it judges one; remove it")
+            raise ConfigError(
+                f"wsagent: {where} sets {key!r}: a profile changes how wsagent drives a target, never how it judges one; remove it"
+            )
         if key in SECRET_KEYS:
-            raise ConfigError(f"wsagent: {where} sets {key!r}: secrets and credentials stay out of profiles (a committed file); use the option or its variable")
+            raise ConfigError(
+                f"wsagent: {where} sets {key!r}: secrets and credentials stay out of profiles (a committed file); use the option or its variable"
+            )
         if key not in DRIVING:
-            raise ConfigError(f"wsagent: {where} has an unknown key {key!r}; a profile may set {', '.join(sorted(DRIVING))}")
+            raise ConfigError(
+                f"wsagent: {where} has an unknown key {key!r}; a profile may set {', '.join(sorted(DRIVING))}"
+            )
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise ConfigError(f"wsagent: {where}: {key} must be a string or a number, not {type(value).__name__}")
         settings[key] = str(value)

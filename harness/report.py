@@ -23,7 +23,16 @@ from harness.catalog import CATALOG, CONTRACT_VERSION
 from harness.errors import ConfigError
 from harness.grades import Grade, combine, fails, stale
 
-__all__ = ["CaseResult", "Conformance", "ERROR", "NOT_RUN", "apply_baseline", "load_baseline", "markdown", "step_summary"]
+__all__ = [
+    "CaseResult",
+    "Conformance",
+    "ERROR",
+    "NOT_RUN",
+    "apply_baseline",
+    "load_baseline",
+    "markdown",
+    "step_summary",
+]
 
 ERROR = Grade.ERROR.value
 NOT_RUN = Grade.NOT_RUN.value
@@ -179,14 +188,28 @@ def markdown(data: dict[str, Any]) -> str:
             lines += [f"- {message.splitlines()[0]}" for message in row["messages"][:MESSAGES_SHOWN]]
             more = len(row["messages"]) - MESSAGES_SHOWN + row.get("more_messages", 0)
             if more > 0:
-                lines.append(f"- … and {more} more {req_id} finding{'s' if more > 1 else ''} (conformance.json, the cases' transcripts)")
+                lines.append(
+                    f"- … and {more} more {req_id} finding{'s' if more > 1 else ''} (conformance.json, the cases' transcripts)"
+                )
     skipped = data.get("skipped", [])
     if skipped:
-        lines += ["", "## Skipped cases", "", "Cases that did not run, and why (an ID another case judged keeps that grade):", ""]
+        lines += [
+            "",
+            "## Skipped cases",
+            "",
+            "Cases that did not run, and why (an ID another case judged keeps that grade):",
+            "",
+        ]
         lines += [f"- `{s['nodeid']}`: {s['reason']}" for s in skipped]
     waits = data.get("deliberate_waits", [])
     if waits:
-        lines += ["", "## Deliberate waits", "", "Time the contract itself imposes on these cases (not slowness of the target):", ""]
+        lines += [
+            "",
+            "## Deliberate waits",
+            "",
+            "Time the contract itself imposes on these cases (not slowness of the target):",
+            "",
+        ]
         lines += [f"- `{w['nodeid']}`: {w['seconds']:g} s, {w['reason']}" for w in waits]
     return "\n".join(lines) + "\n"
 
@@ -211,7 +234,10 @@ def _table(data: dict[str, Any]) -> list[str]:
         code = f" (exit {data['exit_code']})" if "exit_code" in data else ""
         ran = any(row["grade"] != NOT_RUN for row in data["requirements"].values())
         scope = "The grades below cover only the cases that ran." if ran else "No case ran."
-        lines += ["", f"**Run aborted, not a verdict:** {str(data['aborted']).removeprefix('wsagent: ')}{code}. {scope}"]
+        lines += [
+            "",
+            f"**Run aborted, not a verdict:** {str(data['aborted']).removeprefix('wsagent: ')}{code}. {scope}",
+        ]
     if expected:
         lines.append(f"Baseline (expected failures, tolerated): {', '.join(expected)}.")
     if stale:

@@ -57,6 +57,9 @@ def past_time_limit(harness_config: HarnessConfig, started: float) -> None:
     """Stop the session once it runs past ``--wsagent-session-timeout``."""
     limit = harness_config.session_timeout
     if time.monotonic() - started > limit:
-        abort(harness_config, f"wsagent: the session ran past its time limit of {limit:g} s; raise "
-                              "--wsagent-session-timeout if the target is merely slow (cases that each wait out "
-                              "--wsagent-timeout mean it does not answer runs)")
+        abort(
+            harness_config,
+            f"wsagent: the session ran past its time limit of {limit:g} s; raise "
+            "--wsagent-session-timeout if the target is merely slow (cases that each wait out "
+            "--wsagent-timeout mean it does not answer runs)",
+        )

@@ -47,7 +47,9 @@ def check_reachable(url: str, timeout: float) -> None:
         with socket.create_connection((parts.hostname, port), timeout=timeout):
             pass
     except OSError as exc:
-        raise TargetError(f"wsagent: cannot reach {parts.hostname}:{port} for target {safe_url(url)} ({exc.strerror or exc}); is it running, and is the URL right?") from None
+        raise TargetError(
+            f"wsagent: cannot reach {parts.hostname}:{port} for target {safe_url(url)} ({exc.strerror or exc}); is it running, and is the URL right?"
+        ) from None
 
 
 @dataclass(repr=False)
@@ -150,7 +152,9 @@ class Targets:
             environment, secret=secret, extra_env=extra_env, extra_args=self.config.server_args, log_path=log
         )
         self._servers.append(server)
-        return self._probe(Target(server.url, environment, self._tokens(secret, environment), secret, True, frozenset(capabilities)))
+        return self._probe(
+            Target(server.url, environment, self._tokens(secret, environment), secret, True, frozenset(capabilities))
+        )
 
     def _make_main(self) -> Target:
         cfg = self.config
@@ -160,7 +164,9 @@ class Targets:
             caps = {"e2e_env" if env_mode else "no_e2e_env", "scenarios"} | set(cfg.capabilities)
             fallback = "E2E_TESTING" if env_mode else None
             return self._embedded(cfg.environment, secret, fallback=fallback, capabilities=caps)
-        target = Target(cfg.target, cfg.environment, self._tokens(cfg.secret, cfg.environment), cfg.secret, False, cfg.capabilities)
+        target = Target(
+            cfg.target, cfg.environment, self._tokens(cfg.secret, cfg.environment), cfg.secret, False, cfg.capabilities
+        )
         return self._probe(target)
 
     def _make_production(self) -> Target | str:
@@ -174,7 +180,9 @@ class Targets:
         if cfg.target is None:
             secret = random_secrets.token_hex(24)
             return self._embedded("production", secret, fallback="E2E_TESTING", capabilities=set())
-        return "this case needs a production target: give --wsagent-production-target, or run against the embedded server"
+        return (
+            "this case needs a production target: give --wsagent-production-target, or run against the embedded server"
+        )
 
     def _make_e2e_env(self, variable: str) -> Target | str:
         """A declared ``e2e_env`` target stands for E2E_TESTING only: which variable a user's server runs with is not
@@ -186,8 +194,10 @@ class Targets:
             secret = self.main().secret or random_secrets.token_hex(24)
             return self._embedded(cfg.environment, secret, fallback=variable, capabilities={"e2e_env", "scenarios"})
         if variable == "E2E_TESTING":
-            return "the env-fallback clause of E2E-1 needs a target started with E2E_TESTING=1 " \
-                   "(declare capability e2e_env)"
+            return (
+                "the env-fallback clause of E2E-1 needs a target started with E2E_TESTING=1 "
+                "(declare capability e2e_env)"
+            )
         return f"the {variable} clause of E2E-1 needs the embedded server, started with {variable} set"
 
     def _probe(self, target: Target) -> Target:
@@ -205,4 +215,3 @@ class Targets:
         if self.config.insecure:
             return False
         return str(self.config.ca_bundle) if self.config.ca_bundle else True
-

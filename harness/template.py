@@ -46,14 +46,24 @@ class StartTemplate:
         unknown = sorted(self.fields - set(PLACEHOLDERS))
         if unknown:
             known = " ".join(f"{{{name}}}" for name in PLACEHOLDERS)
-            raise ConfigError(f"wsagent: the start template has an unknown placeholder {{{unknown[0]}}}; it knows {known}")
+            raise ConfigError(
+                f"wsagent: the start template has an unknown placeholder {{{unknown[0]}}}; it knows {known}"
+            )
 
     def carries(self, name: str) -> bool:
         return name in self.fields
 
     def start(
-        self, agent: str, request: str, user: str | None, *, thread_id: str | None, run_id: str | None, scenario: str | None = None,
-        uses_tools: bool | None = None, claims_user: str | None = None,
+        self,
+        agent: str,
+        request: str,
+        user: str | None,
+        *,
+        thread_id: str | None,
+        run_id: str | None,
+        scenario: str | None = None,
+        uses_tools: bool | None = None,
+        claims_user: str | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The start message for one run, and its spec (what the harness asked for: the SENT record's ``start`` note).
 
@@ -65,11 +75,22 @@ class StartTemplate:
         run_id = run_id if self.carries("run_id") else None
         acting = claims_user if claims_user is not None else user
         message = self.render(
-            {"agent": agent, "request": request, "thread_id": thread_id, "run_id": run_id, "scenario": scenario, "user_id": acting}
+            {
+                "agent": agent,
+                "request": request,
+                "thread_id": thread_id,
+                "run_id": run_id,
+                "scenario": scenario,
+                "user_id": acting,
+            }
         )
         spec: dict[str, Any] = {
-            "agent": agent if self.carries("agent") else None, "request": request, "run_id": run_id, "thread_id": thread_id,
-            "scenario": scenario, "uses_tools": uses_tools,
+            "agent": agent if self.carries("agent") else None,
+            "request": request,
+            "run_id": run_id,
+            "thread_id": thread_id,
+            "scenario": scenario,
+            "uses_tools": uses_tools,
         }
         if claims_user is not None:
             if not self.carries("user_id"):

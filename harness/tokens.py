@@ -78,6 +78,7 @@ _AUTH5 = (BadToken.WRONG_SECRET, BadToken.OTHER_ENV_CLAIM)
 BAD_TOKENS: Mapping[BadToken, str] = MappingProxyType({k: "AUTH-5" if k in _AUTH5 else "AUTH-1" for k in BadToken})
 """Every bad kind with the requirement it tests: AUTH-5 for another environment's token, AUTH-1 for the rest."""
 
+
 def other_environment(environment: str) -> str:
     """The environment whose token AUTH-5 presents: test's for everyone, development's for test."""
     return "development" if environment == "test" else "test"
@@ -173,7 +174,9 @@ class TokenFactory:
             case BadToken.WRONG_SECRET:
                 key = development_default(other)
                 if key == self.secret:
-                    raise ConfigError(f"wsagent: the signing secret is the {other} default, so no wrong-secret token exists; set JWT_SECRET_KEY")
+                    raise ConfigError(
+                        f"wsagent: the signing secret is the {other} default, so no wrong-secret token exists; set JWT_SECRET_KEY"
+                    )
                 return sign(self.claims(sub), key)
             case BadToken.OTHER_ENV_CLAIM:
                 return self.valid(sub, env=other)
@@ -187,8 +190,14 @@ class TokenFactory:
                 return self._signed(self.claims(sub), alg="HS384")
             case BadToken.KID_INJECTION:
                 return sign(self.claims(sub), "", kid="../../etc/passwd")
-            case BadToken.MISSING_SUB | BadToken.MISSING_IAT | BadToken.MISSING_EXP | BadToken.MISSING_JTI | \
-                    BadToken.MISSING_ISS | BadToken.MISSING_AUD:
+            case (
+                BadToken.MISSING_SUB
+                | BadToken.MISSING_IAT
+                | BadToken.MISSING_EXP
+                | BadToken.MISSING_JTI
+                | BadToken.MISSING_ISS
+                | BadToken.MISSING_AUD
+            ):
                 return self.valid(sub, **{kind.value.removeprefix("missing_"): None})
             case BadToken.WRONG_ISS:
                 return self.valid(sub, iss="wsagent-rogue-issuer")
@@ -205,7 +214,9 @@ class TokenFactory:
 
     def _signed(self, claims: Mapping[str, Any], *, alg: str = "HS256") -> str:
         if self.secret is None:
-            raise ConfigError("wsagent: minting this token needs the signing secret; set JWT_SECRET_KEY or --wsagent-secret")
+            raise ConfigError(
+                "wsagent: minting this token needs the signing secret; set JWT_SECRET_KEY or --wsagent-secret"
+            )
         return sign(claims, self.secret, alg=alg)
 
 
@@ -219,7 +230,9 @@ class TokenFile:
 
     def __init__(self, tokens: Mapping[str, str], environment: str) -> None:
         if not tokens:
-            raise ConfigError("wsagent: the token file holds no tokens; put one token (or 'user_id<TAB>token') per line")
+            raise ConfigError(
+                "wsagent: the token file holds no tokens; put one token (or 'user_id<TAB>token') per line"
+            )
         self.tokens = dict(tokens)
         self.environment = check_environment(environment)
         self._unsigned = TokenFactory(None, environment)
@@ -230,7 +243,9 @@ class TokenFile:
         if name not in self._users:
             free = next((u for u in itertools.islice(self._next, len(self.tokens)) if u not in taken), None)
             if free is None:
-                raise ConfigError(f"wsagent: this case needs more distinct users than the token file has tokens ({len(self.tokens)})")
+                raise ConfigError(
+                    f"wsagent: this case needs more distinct users than the token file has tokens ({len(self.tokens)})"
+                )
             self._users[name] = free
         return self._users[name]
 
@@ -260,6 +275,8 @@ def from_token_file(path: str | Path, environment: str) -> TokenFile:
             try:
                 user = str(jwt.decode(token, options={"verify_signature": False})["sub"])
             except (jwt.PyJWTError, KeyError):
-                raise ConfigError(f"wsagent: token file {str(path)!r} line {number}: not a JWT with a sub claim") from None
+                raise ConfigError(
+                    f"wsagent: token file {str(path)!r} line {number}: not a JWT with a sub claim"
+                ) from None
         tokens[user.strip()] = token.strip()
     return TokenFile(tokens, environment)

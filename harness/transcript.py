@@ -145,8 +145,15 @@ class Record:
         """A record of a transcript file; :class:`ValueError` (or ``KeyError``/``TypeError``) naming the first field
         that is not what :meth:`to_dict` writes, so a damaged file gets one line, never a verdict on garbage."""
         text, info, note = data.get("text"), data.get("info") or {}, data.get("note") or {}
-        _check_types({"conn": (data["conn"], str), "user": (data.get("user"), OPTIONAL_TEXT), "text": (text, OPTIONAL_TEXT),
-                      "info": (info, dict), "note": (note, dict)})
+        _check_types(
+            {
+                "conn": (data["conn"], str),
+                "user": (data.get("user"), OPTIONAL_TEXT),
+                "text": (text, OPTIONAL_TEXT),
+                "info": (info, dict),
+                "note": (note, dict),
+            }
+        )
         _check_types({f"info.{name}": (info[name], wanted) for name, wanted in INFO_TYPES.items() if name in info})
         start = note.get("start")
         if start is not None:
@@ -168,8 +175,16 @@ class Record:
 
 OPTIONAL_TEXT = (str, type(None))
 INFO_TYPES: dict[str, type | tuple[type, ...]] = {
-    "status": (int, type(None)), "code": (int, type(None)), "body": str, "reason": str, "by": str, "error": OPTIONAL_TEXT,
-    "headers": dict, "subprotocol": OPTIONAL_TEXT, "answered": bool, "size": int,
+    "status": (int, type(None)),
+    "code": (int, type(None)),
+    "body": str,
+    "reason": str,
+    "by": str,
+    "error": OPTIONAL_TEXT,
+    "headers": dict,
+    "subprotocol": OPTIONAL_TEXT,
+    "answered": bool,
+    "size": int,
 }
 """What the client writes under ``info`` (handshake, close, ping and probe details) and the rules read."""
 START_TEXTS = ("agent", "request", "run_id", "thread_id", "scenario", "claims_user", "learned")

@@ -14,11 +14,20 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from harness.normalize import ERROR_TYPES, EVENTS, KNOWN_TYPES, MISSING, RUN_TYPES, envelope_value, error_view, run_id_of, table_value
+from harness.normalize import (
+    ERROR_TYPES,
+    EVENTS,
+    KNOWN_TYPES,
+    MISSING,
+    RUN_TYPES,
+    envelope_value,
+    error_view,
+    run_id_of,
+    table_value,
+)
 from harness.transcript import Direction, Kind, Record, Transcript
 
 __all__ = ["Conn", "Run", "View"]
-
 
 
 @dataclass
@@ -100,7 +109,8 @@ class Conn:
         later = [r.seq for r in self.sent if r.seq > start.seq]
         until = later[0] if later else float("inf")
         return [
-            r for r in self.frames
+            r
+            for r in self.frames
             if start.seq < r.seq < until and r.type in ERROR_TYPES and not isinstance(run_id_of(r.frame), str)
         ]
 
@@ -148,7 +158,8 @@ class Run:
     def unknown(self) -> list[str]:
         """Types the contract does not know that carry this run's id (a ``reasoning`` where thinking was due)."""
         return [
-            str(r.type) for r in self.conn.frames
+            str(r.type)
+            for r in self.conn.frames
             if r.type not in KNOWN_TYPES and r.type is not None and run_id_of(r.frame) == self.run_id
         ]
 
@@ -217,7 +228,12 @@ class View:
         self.conns: dict[str, Conn] = {}
         self.http: list[Record] = []
         conns = self.conns
-        http, handshake, close, sent = Kind.HTTP, Kind.HANDSHAKE, Kind.CLOSE, Direction.SENT  # locals: one pass per record
+        http, handshake, close, sent = (
+            Kind.HTTP,
+            Kind.HANDSHAKE,
+            Kind.CLOSE,
+            Direction.SENT,
+        )  # locals: one pass per record
         for record in transcript:
             kind = record.kind
             if kind is http:
@@ -244,8 +260,14 @@ class View:
         ``run_id`` or ``thread_id`` another start gave, or another user's ``user_id``: those are that start's, or
         another user's (ISO-1 judges them), never this one's. A start nothing answers stays without frames.
         """
-        starts = [(conn, r) for conn in self.conns.values() for r in conn.sent if isinstance(r.note.get("start"), Mapping)]
-        given_runs = {spec["run_id"] for _, r in starts if isinstance((spec := r.note["start"]).get("run_id"), str) and spec["run_id"]}
+        starts = [
+            (conn, r) for conn in self.conns.values() for r in conn.sent if isinstance(r.note.get("start"), Mapping)
+        ]
+        given_runs = {
+            spec["run_id"]
+            for _, r in starts
+            if isinstance((spec := r.note["start"]).get("run_id"), str) and spec["run_id"]
+        }
         threads: dict[Any, set[int]] = {}
         for _, r in starts:
             thread = r.note["start"].get("thread_id")
@@ -267,8 +289,11 @@ class View:
                     run.run_id, run.matched_by = given, "given"
                 else:
                     candidates = (
-                        (rid, records) for rid, records in by_id.items()
-                        if rid not in claimed and rid not in given_runs and self._may_answer(records, run.start, conn, threads)
+                        (rid, records)
+                        for rid, records in by_id.items()
+                        if rid not in claimed
+                        and rid not in given_runs
+                        and self._may_answer(records, run.start, conn, threads)
                     )
                     run.run_id = self._first_after(candidates, run.start.seq)
                     run.matched_by = "arrival" if run.run_id is not MISSING else None
@@ -297,17 +322,23 @@ class View:
                     break
 
     @staticmethod
-    def _claim_by_thread(runs: list[Run], by_id: dict[Any, list[Record]], claimed: set[str], given_runs: set[str]) -> None:
+    def _claim_by_thread(
+        runs: list[Run], by_id: dict[Any, list[Record]], claimed: set[str], given_runs: set[str]
+    ) -> None:
         """Runs under another ``run_id`` that carry a start's given thread id (as ``thread_id``, or as the ``run_id``
         itself) are that start's too: one start, several run ids, which EVT-2 and EVT-5 then judge. Of the starts that
         gave the thread, the latest before the frames takes them."""
         for rid, records in by_id.items():
             if rid in claimed or rid in given_runs:
                 continue
-            carried = {rid} | {thread for r in records if isinstance(thread := envelope_value(r.frame, "thread_id"), str)}
+            carried = {rid} | {
+                thread for r in records if isinstance(thread := envelope_value(r.frame, "thread_id"), str)
+            }
             owners = [
-                run for run in runs
-                if run.spec.get("thread_id") in carried and run.start.seq < records[0].seq
+                run
+                for run in runs
+                if run.spec.get("thread_id") in carried
+                and run.start.seq < records[0].seq
                 and not _names_another_user(records, run.conn, run.spec.get("claims_user"))
             ]
             if owners:

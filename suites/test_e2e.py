@@ -9,12 +9,22 @@ from suites.test_failures import NO_SUCH_SCENARIO
 
 SCENARIO = "agent_crash"
 COUNTING = [
-    ("x-test-type", "1"), ("x-test-environment", "true"), ("x-e2e-test", "yes"), ("x-test-mode", "on"),
-    ("X-TEST-TYPE", "E2E"), ("X-Test-Environment", "Test"), ("X-E2E-Test", "development"), ("X-Test-Mode", "staging"),
+    ("x-test-type", "1"),
+    ("x-test-environment", "true"),
+    ("x-e2e-test", "yes"),
+    ("x-test-mode", "on"),
+    ("X-TEST-TYPE", "E2E"),
+    ("X-Test-Environment", "Test"),
+    ("X-E2E-Test", "development"),
+    ("X-Test-Mode", "staging"),
 ]
 """Each E2E header alone, every name in lower case once, and every counting value once (PROTOCOL §2)."""
-NOT_COUNTING = [("X-Test-Mode", "0"), ("X-E2E-Test", "false"), ("X-Test-Environment", "production"),
-                ("X-Test-Type", "")]
+NOT_COUNTING = [
+    ("X-Test-Mode", "0"),
+    ("X-E2E-Test", "false"),
+    ("X-Test-Environment", "production"),
+    ("X-Test-Type", ""),
+]
 
 
 def header_id(header: tuple[str, str]) -> str:
@@ -47,8 +57,10 @@ async def test_e2e_inactive_without_headers(wsagent: Case) -> None:
 async def test_e2e_header_value_does_not_count(wsagent: Case, header: tuple[str, str]) -> None:
     """Judged as no headers at all: inactive, or source env where the target runs with the fallback."""
     if not {"no_e2e_env", "e2e_env"} & wsagent.target.capabilities:
-        pytest.skip("the target is not known to run with or without the E2E env fallback "
-                    "(declare capability no_e2e_env or e2e_env)")
+        pytest.skip(
+            "the target is not known to run with or without the E2E env fallback "
+            "(declare capability no_e2e_env or e2e_env)"
+        )
     await wsagent.connect_ok(e2e_headers=[header])
     wsagent.check()
 

@@ -21,7 +21,9 @@ USERS = 10
 
 @pytest.mark.requirement("ISO-1", "ISO-3", "EVT-2", "EVT-5")
 async def test_concurrent_users_receive_only_their_own(wsagent: Case) -> None:
-    users = [wsagent.user(f"user{n}") for n in range(USERS)]  # first: a token file short of users skips before any connect
+    users = [
+        wsagent.user(f"user{n}") for n in range(USERS)
+    ]  # first: a token file short of users skips before any connect
     conns = await asyncio.gather(*(wsagent.connect_ok(user) for user in users))
     await asyncio.gather(*(wsagent.run(conn, run_id=None, thread_id=None) for conn in conns))
     await asyncio.gather(*(conn.barrier(wsagent.config.timeout) for conn in conns))
@@ -58,5 +60,8 @@ def in_tool_or_ended(run: RunHandle) -> Callable[[Record], bool]:
     """The run is inside its (slow) tool, or it already ended (refused, say): either way the leaver may go. A run
     whose id the server creates is the leaver's only run, so any of its frames after the start is this run's."""
     kinds = TERMINAL_TYPES | {"tool_executing"}
-    return lambda record: record.type in kinds and record.seq > run.record.seq and (
-        run.run_id is None or run_id_of(record.frame) == run.run_id)
+    return lambda record: (
+        record.type in kinds
+        and record.seq > run.record.seq
+        and (run.run_id is None or run_id_of(record.frame) == run.run_id)
+    )

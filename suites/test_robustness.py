@@ -14,10 +14,14 @@ MAX_MESSAGE = 1_048_576
 FLOOD = 1_000
 
 TEXT_PROBES = [
-    pytest.param("invalid_json", '{"type": "start_agent", ', marks=pytest.mark.requirement("ROB-1", "SEC-2"), id="invalid_json"),
+    pytest.param(
+        "invalid_json", '{"type": "start_agent", ', marks=pytest.mark.requirement("ROB-1", "SEC-2"), id="invalid_json"
+    ),
     pytest.param("not_object", "[1, 2, 3]", marks=pytest.mark.requirement("ROB-2", "SEC-2"), id="not_object"),
     pytest.param("no_type", '{"payload": {}}', marks=pytest.mark.requirement("ROB-2", "SEC-2"), id="no_type"),
-    pytest.param("unknown_type", '{"type": "make_coffee"}', marks=pytest.mark.requirement("ROB-2", "SEC-2"), id="unknown_type"),
+    pytest.param(
+        "unknown_type", '{"type": "make_coffee"}', marks=pytest.mark.requirement("ROB-2", "SEC-2"), id="unknown_type"
+    ),
 ]
 
 

@@ -10,4 +10,3 @@ from __future__ import annotations
 SLOW_TOOL_S = 3.0
 """PROTOCOL §5: the ``slow_tool`` scenario's first tool takes 3 s; the cases that use it (EVT-7's heartbeat, ISO-4's
 run in flight) allow that much more than the configured timeout."""
-

@@ -57,8 +57,16 @@ def measure(run: Run) -> RunFigures:
     frames = run.frames
     started = next((r.t for r in frames if r.type == "agent_started"), None)
     terminal = run.terminal
-    executing = {str(r.frame.get("data", {}).get("execution_id")) for r in frames if r.type == "tool_executing" and isinstance(r.frame.get("data"), dict)}
-    completed = {str(r.frame.get("data", {}).get("execution_id")) for r in frames if r.type == "tool_completed" and isinstance(r.frame.get("data"), dict)}
+    executing = {
+        str(r.frame.get("data", {}).get("execution_id"))
+        for r in frames
+        if r.type == "tool_executing" and isinstance(r.frame.get("data"), dict)
+    }
+    completed = {
+        str(r.frame.get("data", {}).get("execution_id"))
+        for r in frames
+        if r.type == "tool_completed" and isinstance(r.frame.get("data"), dict)
+    }
     lost = []
     if started is None:
         lost.append("agent_started")

@@ -40,28 +40,67 @@ def parse_timespan(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", help="ws:// or wss:// URL of the target; omitted: each process that runs users starts the embedded reference server")
+    parser.add_argument(
+        "--target",
+        help="ws:// or wss:// URL of the target; omitted: each process that runs users starts the embedded reference server",
+    )
     parser.add_argument("--environment", help="the target's environment (development, test, staging, production)")
-    parser.add_argument("--profile", help="drive the target with this profile, as `wsagent run --profile` does (`wsagent profiles`)")
+    parser.add_argument(
+        "--profile", help="drive the target with this profile, as `wsagent run --profile` does (`wsagent profiles`)"
+    )
     parser.add_argument("--users", type=int, help="virtual users (master or local run)")
-    parser.add_argument("--spawn-rate", type=float, default=None, help="users started per second (default: all within 1 s)")
+    parser.add_argument(
+        "--spawn-rate", type=float, default=None, help="users started per second (default: all within 1 s)"
+    )
     parser.add_argument("--run-time", help="how long the load runs, e.g. 20s, 5m (headless master or local run)")
-    parser.add_argument("--think-time", type=float, default=1.0, help="seconds a user waits after each terminal frame (default 1)")
+    parser.add_argument(
+        "--think-time", type=float, default=1.0, help="seconds a user waits after each terminal frame (default 1)"
+    )
     parser.add_argument("--request", default="load test", help="the user_request of every run")
-    parser.add_argument("--threshold", action="append", default=[], metavar="EXPR",
-                        help="k6-style, e.g. 'p99(start_to_started)<200ms', 'violations==0' (default: violations==0)")
-    parser.add_argument("--report-dir", type=Path, default=Path("reports"), help="where load.json, load.md, CSV and HTML go (default: reports/)")
-    parser.add_argument("--keep-transcripts", type=int, default=20, metavar="N", help="violating transcripts kept per process for `wsagent check` (default 20)")
+    parser.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="k6-style, e.g. 'p99(start_to_started)<200ms', 'violations==0' (default: violations==0)",
+    )
+    parser.add_argument(
+        "--report-dir",
+        type=Path,
+        default=Path("reports"),
+        help="where load.json, load.md, CSV and HTML go (default: reports/)",
+    )
+    parser.add_argument(
+        "--keep-transcripts",
+        type=int,
+        default=20,
+        metavar="N",
+        help="violating transcripts kept per process for `wsagent check` (default 20)",
+    )
     parser.add_argument("--strict", action="store_true", help="count NON-STRICT findings as violations")
     parser.add_argument("--web", action="store_true", help="Locust's web UI instead of a headless run")
     parser.add_argument("--web-port", type=int, default=8089, help="port of the web UI (default 8089, on 127.0.0.1)")
     role = parser.add_mutually_exclusive_group()
     role.add_argument("--master", action="store_true", help="distribute the users over workers (Locust master)")
     role.add_argument("--worker", action="store_true", help="run users for a master (Locust worker)")
-    parser.add_argument("--master-host", default="127.0.0.1", help="the master a worker connects to (default 127.0.0.1)")
-    parser.add_argument("--master-port", type=int, default=DEFAULT_MASTER_PORT, help=f"the master's port (default {DEFAULT_MASTER_PORT})")
-    parser.add_argument("--master-bind-host", default="127.0.0.1", help="interface the master listens on (default 127.0.0.1)")
-    parser.add_argument("--expect-workers", type=int, default=1, help="a headless master starts once this many workers are connected (default 1)")
+    parser.add_argument(
+        "--master-host", default="127.0.0.1", help="the master a worker connects to (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--master-port",
+        type=int,
+        default=DEFAULT_MASTER_PORT,
+        help=f"the master's port (default {DEFAULT_MASTER_PORT})",
+    )
+    parser.add_argument(
+        "--master-bind-host", default="127.0.0.1", help="interface the master listens on (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--expect-workers",
+        type=int,
+        default=1,
+        help="a headless master starts once this many workers are connected (default 1)",
+    )
 
 
 class Role:

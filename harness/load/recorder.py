@@ -89,14 +89,28 @@ class LoadConnection:
                 enable_multithread=False,
             )
             conn._ws = ws
-            response.update(status=ws.getstatus(), headers=conn._headers(ws.getheaders()), subprotocol=ws.getsubprotocol())
+            response.update(
+                status=ws.getstatus(), headers=conn._headers(ws.getheaders()), subprotocol=ws.getsubprotocol()
+            )
         except websocket.WebSocketBadStatusException as exc:
-            body = exc.resp_body.decode("utf-8", "replace") if isinstance(exc.resp_body, bytes) else str(exc.resp_body or "")
-            response.update(status=exc.status_code, body=conn._redact(body)[:BODY_LIMIT], headers=conn._headers(exc.resp_headers))
+            body = (
+                exc.resp_body.decode("utf-8", "replace")
+                if isinstance(exc.resp_body, bytes)
+                else str(exc.resp_body or "")
+            )
+            response.update(
+                status=exc.status_code, body=conn._redact(body)[:BODY_LIMIT], headers=conn._headers(exc.resp_headers)
+            )
         except (OSError, websocket.WebSocketException) as exc:
             response["error"] = conn._redact(f"{type(exc).__name__}: {' '.join(str(exc).split()) or 'no detail'}")
         conn.handshake_ms = (clock() - began) * 1000
-        note = {"token": "valid", "transport": "bearer", "e2e": False, "offered": [], "path": urlsplit(options.url).path}
+        note = {
+            "token": "valid",
+            "transport": "bearer",
+            "e2e": False,
+            "offered": [],
+            "path": urlsplit(options.url).path,
+        }
         conn._handshake = (clock(), response, note)
         return conn
 
@@ -119,7 +133,9 @@ class LoadConnection:
         transcript.add(self.label, self.user, t, Direction.RECEIVED, Kind.HANDSHAKE, info=dict(info), note=dict(note))
         return transcript
 
-    def run(self, template: StartTemplate, ids: tuple[IdPattern, IdPattern], agent: str, request: str, timeout: float) -> Transcript:
+    def run(
+        self, template: StartTemplate, ids: tuple[IdPattern, IdPattern], agent: str, request: str, timeout: float
+    ) -> Transcript:
         """Start one run and record until its terminal frame, the timeout or the close; the slice is returned.
 
         The start message and its ids come from the same template and id forms as `wsagent run`'s (a profile's too);
@@ -129,10 +145,14 @@ class LoadConnection:
         transcript = self.slice()
         threads, runs = ids
         thread = threads.make()
-        message, spec = template.start(agent, request, self.user, thread_id=thread, run_id=runs.make(thread), uses_tools=True)
+        message, spec = template.start(
+            agent, request, self.user, thread_id=thread, run_id=runs.make(thread), uses_tools=True
+        )
         run_id = spec["run_id"]
         text = json.dumps(message)
-        transcript.add(self.label, self.user, clock(), Direction.SENT, Kind.TEXT, text=self._redact(text), note={"start": spec})
+        transcript.add(
+            self.label, self.user, clock(), Direction.SENT, Kind.TEXT, text=self._redact(text), note={"start": spec}
+        )
         deadline = time.monotonic() + timeout
         try:
             ws.send(text)
@@ -143,12 +163,20 @@ class LoadConnection:
                     self._closed(transcript, "server", data)
                     break
                 if opcode == websocket.ABNF.OPCODE_TEXT:
-                    record = transcript.add(self.label, self.user, clock(), Direction.RECEIVED, Kind.TEXT,
-                                            text=self._redact(data.decode("utf-8", "replace")))
+                    record = transcript.add(
+                        self.label,
+                        self.user,
+                        clock(),
+                        Direction.RECEIVED,
+                        Kind.TEXT,
+                        text=self._redact(data.decode("utf-8", "replace")),
+                    )
                     if record.type in TERMINAL_TYPES and (run_id is None or run_id_of(record.frame) == run_id):
                         break
                 else:
-                    transcript.add(self.label, self.user, clock(), Direction.RECEIVED, Kind.BINARY, info={"size": len(data)})
+                    transcript.add(
+                        self.label, self.user, clock(), Direction.RECEIVED, Kind.BINARY, info={"size": len(data)}
+                    )
         except websocket.WebSocketTimeoutException:
             pass  # the slice shows the missing terminal frame; the rules grade it
         except (OSError, websocket.WebSocketException):
@@ -166,7 +194,14 @@ class LoadConnection:
     def _closed(self, transcript: Transcript, by: str, payload: bytes) -> None:
         code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1006
         reason = self._redact(payload[2:].decode("utf-8", "replace"))
-        transcript.add(self.label, self.user, clock(), Direction.RECEIVED, Kind.CLOSE, info={"code": code, "reason": reason, "by": by})
+        transcript.add(
+            self.label,
+            self.user,
+            clock(),
+            Direction.RECEIVED,
+            Kind.CLOSE,
+            info={"code": code, "reason": reason, "by": by},
+        )
         self._ws = None
 
     def _headers(self, headers: Mapping[str, str] | None) -> dict[str, str]:

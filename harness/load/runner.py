@@ -91,11 +91,21 @@ class LoadProcess:
         self.env = env
         self.target = target
         self.tag = tag
-        self.options = ConnectOptions(target.url, target.environment, target.secret, cfg.open_timeout, cfg.headers,
-                                      str(cfg.ca_bundle) if cfg.ca_bundle else None, cfg.insecure)
+        self.options = ConnectOptions(
+            target.url,
+            target.environment,
+            target.secret,
+            cfg.open_timeout,
+            cfg.headers,
+            str(cfg.ca_bundle) if cfg.ca_bundle else None,
+            cfg.insecure,
+        )
         self.template = StartTemplate(cfg.start_template) if cfg.start_template else StartTemplate()
         self.ids = (IdPattern(cfg.thread_ids, "thread-id"), IdPattern(cfg.run_ids, "run-id"))
-        self.judging = Judging(Context(environment=target.environment, limits=cfg.limits, capabilities=target.capabilities), settings.strict)
+        self.judging = Judging(
+            Context(environment=target.environment, limits=cfg.limits, capabilities=target.capabilities),
+            settings.strict,
+        )
         self.totals = Totals()
         self._labels = itertools.count(1)
 
@@ -108,7 +118,13 @@ class LoadProcess:
         return conn if conn.accepted else None
 
     def golden_path(self, user: str, conn: LoadConnection) -> None:
-        piece = conn.run(self.template, self.ids, self.settings.config.agents.tools, self.settings.request, self.settings.config.timeout)
+        piece = conn.run(
+            self.template,
+            self.ids,
+            self.settings.config.agents.tools,
+            self.settings.request,
+            self.settings.config.timeout,
+        )
         self.report(self.judging.add(user, piece))
 
     def stopped(self) -> None:
@@ -147,13 +163,24 @@ class LoadProcess:
 
     def write_totals(self) -> None:
         self.settings.report_dir.mkdir(parents=True, exist_ok=True)
-        data = {"worker": self.tag, "runs": self.totals.runs, "events": self.totals.events, "lost_events": self.totals.lost_events,
-                "handshakes": self.totals.handshakes, "failed_handshakes": self.totals.failed_handshakes,
-                "violations": dict(self.totals.violations), "transcripts": self.totals.transcripts}
-        (self.settings.report_dir / f"load-worker-{self.tag}.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        data = {
+            "worker": self.tag,
+            "runs": self.totals.runs,
+            "events": self.totals.events,
+            "lost_events": self.totals.lost_events,
+            "handshakes": self.totals.handshakes,
+            "failed_handshakes": self.totals.failed_handshakes,
+            "violations": dict(self.totals.violations),
+            "transcripts": self.totals.transcripts,
+        }
+        (self.settings.report_dir / f"load-worker-{self.tag}.json").write_text(
+            json.dumps(data, indent=2) + "\n", encoding="utf-8"
+        )
 
     def _fire(self, kind: str, name: str, ms: float, *, length: int = 0, exception: Exception | None = None) -> None:
-        self.env.events.request.fire(request_type=kind, name=name, response_time=ms, response_length=length, exception=exception, context={})
+        self.env.events.request.fire(
+            request_type=kind, name=name, response_time=ms, response_length=length, exception=exception, context={}
+        )
 
 
 class GoldenPathUser(User):
@@ -184,7 +211,9 @@ class GoldenPathUser(User):
             self.conn.close()
 
 
-def read_report(env: Environment, settings: LoadSettings, target: str, environment: str, workers: int, duration: float) -> LoadReport:
+def read_report(
+    env: Environment, settings: LoadSettings, target: str, environment: str, workers: int, duration: float
+) -> LoadReport:
     stats = env.stats
 
     def entry(kind: str, name: str) -> StatsEntry | None:
@@ -194,27 +223,47 @@ def read_report(env: Environment, settings: LoadSettings, target: str, environme
         found = entry(RUN, name)
         if found is None or found.num_requests == 0:
             return {}
-        top = float(found.max_response_time)  # Locust keeps rounded times for percentiles: never report one above the max
-        values: dict[str, float | None] = {agg: min(float(found.get_response_time_percentile(q)), top) for agg, q in QUANTILES.items()}
+        top = float(
+            found.max_response_time
+        )  # Locust keeps rounded times for percentiles: never report one above the max
+        values: dict[str, float | None] = {
+            agg: min(float(found.get_response_time_percentile(q)), top) for agg, q in QUANTILES.items()
+        }
         values.update(max=top, avg=round(found.avg_response_time, 3))
         return values
 
     runs, handshakes, lost = entry(RUN, "runs"), entry(WS, "handshake"), entry(RUN, "lost_event")
-    violations = {name: e.num_failures for (name, kind), e in stats.entries.items() if kind == WS and name != "handshake" and e.num_failures}
+    violations = {
+        name: e.num_failures
+        for (name, kind), e in stats.entries.items()
+        if kind == WS and name != "handshake" and e.num_failures
+    }
     return LoadReport(
-        target=target, environment=environment, users=settings.users, workers=workers, duration_s=round(duration, 3),
-        runs=runs.num_requests if runs else 0, events=runs.total_content_length if runs else 0,
+        target=target,
+        environment=environment,
+        users=settings.users,
+        workers=workers,
+        duration_s=round(duration, 3),
+        runs=runs.num_requests if runs else 0,
+        events=runs.total_content_length if runs else 0,
         lost_events=lost.num_failures if lost else 0,
-        handshakes=handshakes.num_requests if handshakes else 0, failed_handshakes=handshakes.num_failures if handshakes else 0,
-        violations=dict(sorted(violations.items())), latencies={name: latencies(name) for name in LATENCIES},
+        handshakes=handshakes.num_requests if handshakes else 0,
+        failed_handshakes=handshakes.num_failures if handshakes else 0,
+        violations=dict(sorted(violations.items())),
+        latencies={name: latencies(name) for name in LATENCIES},
     )
 
 
 def _clear_previous(report_dir: Path) -> None:
     """An earlier load's results must not pass for this one's."""
     shutil.rmtree(report_dir / TRANSCRIPTS, ignore_errors=True)
-    for leftover in [report_dir / "load.json", report_dir / "load.md", report_dir / "load.html",
-                     *report_dir.glob("load_*.csv"), *report_dir.glob("load-worker-*.json")]:
+    for leftover in [
+        report_dir / "load.json",
+        report_dir / "load.md",
+        report_dir / "load.html",
+        *report_dir.glob("load_*.csv"),
+        *report_dir.glob("load-worker-*.json"),
+    ]:
         leftover.unlink(missing_ok=True)
 
 
@@ -272,8 +321,11 @@ def _drive(settings: LoadSettings, env: Environment, target: Target | None) -> i
         while len(runner.clients.ready) < settings.expect_workers:
             if time.monotonic() > deadline:
                 runner.quit()
-                print(f"wsagent: only {len(runner.clients.ready)} of {settings.expect_workers} workers connected within {WORKERS_TIMEOUT_S:g} s; "
-                      f"start them with `wsagent load --worker --master-host HOST --master-port {settings.master_port}`", file=sys.stderr)
+                print(
+                    f"wsagent: only {len(runner.clients.ready)} of {settings.expect_workers} workers connected within {WORKERS_TIMEOUT_S:g} s; "
+                    f"start them with `wsagent load --worker --master-host HOST --master-port {settings.master_port}`",
+                    file=sys.stderr,
+                )
                 return EXIT_ERROR
             gevent.sleep(0.1)  # Locust's own headless master polls its worker list the same way
         workers = len(runner.clients.ready)
@@ -298,21 +350,36 @@ def _drive(settings: LoadSettings, env: Environment, target: Target | None) -> i
     csv.close_files()
     (settings.report_dir / "load.html").write_text(get_html_report(env, show_download_link=False), encoding="utf-8")
     duration = (ended[0] if ended else time.monotonic()) - began
-    shown = target.shown if target else safe_url(settings.config.target) if settings.config.target else "each worker's target"
-    report = read_report(env, settings, shown, target.environment if target else settings.config.environment, workers, duration)
+    shown = (
+        target.shown
+        if target
+        else safe_url(settings.config.target)
+        if settings.config.target
+        else "each worker's target"
+    )
+    report = read_report(
+        env, settings, shown, target.environment if target else settings.config.environment, workers, duration
+    )
     holds = report.check(settings.thresholds)
     report.write(settings.report_dir)
     figures = report.figures()
-    print(f"wsagent: {report.runs} runs ({report.runs_per_s:.1f}/s), {report.events} events ({report.events_per_s:.1f}/s), "
-          f"{figures['violations']:g} violations, {report.lost_events} lost events, {report.failed_handshakes} failed handshakes "
-          f"({settings.report_dir / 'load.md'})")
+    print(
+        f"wsagent: {report.runs} runs ({report.runs_per_s:.1f}/s), {report.events} events ({report.events_per_s:.1f}/s), "
+        f"{figures['violations']:g} violations, {report.lost_events} lost events, {report.failed_handshakes} failed handshakes "
+        f"({settings.report_dir / 'load.md'})"
+    )
     if report.runs == 0:
-        print(f"wsagent: no run completed, so nothing was measured ({report.failed_handshakes} of {report.handshakes} handshakes failed); "
-              "check the target, its secret and --users", file=sys.stderr)
+        print(
+            f"wsagent: no run completed, so nothing was measured ({report.failed_handshakes} of {report.handshakes} handshakes failed); "
+            "check the target, its secret and --users",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
     for result in report.thresholds:
         if not result.holds:
-            print(f"wsagent: threshold broken: {result.threshold} (actual {'not measured' if result.actual is None else f'{result.actual:g}'})")
+            print(
+                f"wsagent: threshold broken: {result.threshold} (actual {'not measured' if result.actual is None else f'{result.actual:g}'})"
+            )
     return EXIT_OK if holds else EXIT_BROKEN
 
 

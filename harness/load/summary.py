@@ -54,9 +54,13 @@ class LoadReport:
     def figures(self) -> dict[str, float | None]:
         """Every figure a threshold can name (:mod:`harness.load.thresholds`)."""
         figures: dict[str, float | None] = {
-            "runs": self.runs, "events": self.events, "violations": sum(self.violations.values()),
-            "lost_events": self.lost_events, "failed_handshakes": self.failed_handshakes,
-            "runs_per_s": self.runs_per_s, "events_per_s": self.events_per_s,
+            "runs": self.runs,
+            "events": self.events,
+            "violations": sum(self.violations.values()),
+            "lost_events": self.lost_events,
+            "failed_handshakes": self.failed_handshakes,
+            "runs_per_s": self.runs_per_s,
+            "events_per_s": self.events_per_s,
         }
         for name in LATENCIES:
             for agg in AGGREGATIONS:
@@ -71,8 +75,11 @@ class LoadReport:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data.update(runs_per_s=round(self.runs_per_s, 3), events_per_s=round(self.events_per_s, 3),
-                    violations_total=sum(self.violations.values()))
+        data.update(
+            runs_per_s=round(self.runs_per_s, 3),
+            events_per_s=round(self.events_per_s, 3),
+            violations_total=sum(self.violations.values()),
+        )
         return data
 
     def write(self, directory: Path) -> None:
@@ -106,11 +113,16 @@ class LoadReport:
         if self.violations:
             lines += ["", "## Violations", "", "| ID | runs | requirement |", "|---|---|---|"]
             lines += [f"| {i} | {n} | {CATALOG[i].title} |" for i, n in sorted(self.violations.items())]
-            lines += ["", "A sample of the violating transcripts is in `load-transcripts/` beside this file (where each "
-                      "worker ran); `wsagent check FILE` explains each."]
+            lines += [
+                "",
+                "A sample of the violating transcripts is in `load-transcripts/` beside this file (where each "
+                "worker ran); `wsagent check FILE` explains each.",
+            ]
         if self.thresholds:
             lines += ["", "## Thresholds", "", "| threshold | actual | holds |", "|---|---|---|"]
-            lines += [f"| `{t.threshold}` | {_ms(t.actual)} | {'yes' if t.holds else '**no**'} |" for t in self.thresholds]
+            lines += [
+                f"| `{t.threshold}` | {_ms(t.actual)} | {'yes' if t.holds else '**no**'} |" for t in self.thresholds
+            ]
         return "\n".join(lines) + "\n"
 
 

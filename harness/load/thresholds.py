@@ -16,7 +16,15 @@ from dataclasses import dataclass
 
 from harness.errors import ConfigError
 
-__all__ = ["AGGREGATIONS", "COUNTERS", "DEFAULT_THRESHOLDS", "LATENCIES", "Threshold", "parse_threshold", "parse_thresholds"]
+__all__ = [
+    "AGGREGATIONS",
+    "COUNTERS",
+    "DEFAULT_THRESHOLDS",
+    "LATENCIES",
+    "Threshold",
+    "parse_threshold",
+    "parse_thresholds",
+]
 
 LATENCIES = ("start_to_started", "start_to_first_event", "start_to_terminal", "event_gap")
 """Latencies measured per run from the recorded frames (ms): start message → agent_started, → first run event,
@@ -24,7 +32,12 @@ LATENCIES = ("start_to_started", "start_to_first_event", "start_to_terminal", "e
 AGGREGATIONS = ("p50", "p90", "p95", "p99", "max", "avg")
 COUNTERS = ("runs", "events", "violations", "lost_events", "failed_handshakes", "runs_per_s", "events_per_s")
 OPERATORS: Mapping[str, Callable[[float, float], bool]] = {
-    "<=": operator.le, ">=": operator.ge, "==": operator.eq, "!=": operator.ne, "<": operator.lt, ">": operator.gt,
+    "<=": operator.le,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    ">": operator.gt,
 }
 _EXPRESSION = re.compile(
     r"\s*(?:(?P<agg>\w+)\((?P<latency>\w+)\)|(?P<counter>\w+))\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>ms|s)?\s*"
@@ -52,7 +65,9 @@ class Threshold:
 def parse_threshold(text: str) -> Threshold:
     match = _EXPRESSION.fullmatch(text)
     if match is None:
-        raise ConfigError(f"wsagent: threshold {text!r} is not 'AGG(LATENCY)<VALUE[ms|s]' or 'COUNTER<VALUE' (e.g. 'p99(start_to_started)<200ms', 'violations==0')")
+        raise ConfigError(
+            f"wsagent: threshold {text!r} is not 'AGG(LATENCY)<VALUE[ms|s]' or 'COUNTER<VALUE' (e.g. 'p99(start_to_started)<200ms', 'violations==0')"
+        )
     value = float(match["value"])
     if match["counter"]:
         if match["counter"] not in COUNTERS:

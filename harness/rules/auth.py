@@ -68,7 +68,11 @@ def judge_rejection(conn: Conn) -> tuple[Grade, str, bool] | None:
     if len(texts) == 1:
         err = error_view(texts[0].frame)
         if err is not None and err.code == "AUTH_FAILED" and close is not None and close.info.get("code") == 1008:
-            return Grade.NON_STRICT, "accepted the upgrade, then sent AUTH_FAILED and closed 1008 (refuse before the upgrade)", False
+            return (
+                Grade.NON_STRICT,
+                "accepted the upgrade, then sent AUTH_FAILED and closed 1008 (refuse before the upgrade)",
+                False,
+            )
     first = texts[0].type if texts else "nothing"
     return Grade.FAILED, f"the upgrade was accepted (first frame: {first})", True
 
@@ -81,7 +85,9 @@ def auth_failed_body(body: str) -> bool:
         data = json.loads(body)
     except (ValueError, RecursionError):
         return False
-    return isinstance(data, Mapping) and data.get("error_code") == "AUTH_FAILED" and isinstance(data.get("message"), str)
+    return (
+        isinstance(data, Mapping) and data.get("error_code") == "AUTH_FAILED" and isinstance(data.get("message"), str)
+    )
 
 
 def _judge_refusal_body(status: int, body: str) -> tuple[Grade, str]:
@@ -138,12 +144,19 @@ def _accepted_with_hello(conn: Conn, req_id: str) -> Finding | None:
     status = hs.info.get("status") if hs else None
     if status != 101:
         body = (hs.info.get("body") or "")[:160] if hs else ""
-        return finding(req_id, Grade.FAILED, f"valid token via {conn.note.get('transport')} refused: HTTP {status} {body}", *_frames(conn))
+        return finding(
+            req_id,
+            Grade.FAILED,
+            f"valid token via {conn.note.get('transport')} refused: HTTP {status} {body}",
+            *_frames(conn),
+        )
     hello = conn.hello
     if hello is None or hello.type != "connection_established":
         got = hello.type if hello else "no frame"
         seq = (hello.seq,) if hello else _frames(conn)
-        return finding(req_id, Grade.FAILED, f"first frame on {conn.label} is {got}, expected connection_established", *seq)
+        return finding(
+            req_id, Grade.FAILED, f"first frame on {conn.label} is {got}, expected connection_established", *seq
+        )
     return None
 
 
@@ -183,9 +196,16 @@ def subprotocol_accepted(view: View, ctx: Context) -> Iterator[Finding]:
         offered = [e for e in conn.note.get("offered", []) if isinstance(e, str) and e.startswith("jwt.")]
         selected = conn.handshake.info.get("subprotocol")  # type: ignore[union-attr]
         if offered and selected == offered[0]:
-            yield finding("AUTH-3", Grade.OK, f"{conn.label}: selected subprotocol is the offered jwt. entry", *_frames(conn))
+            yield finding(
+                "AUTH-3", Grade.OK, f"{conn.label}: selected subprotocol is the offered jwt. entry", *_frames(conn)
+            )
         else:
-            yield finding("AUTH-3", Grade.FAILED, f"{conn.label}: selected subprotocol {selected!r}, expected the exact entry {offered[:1]}", *_frames(conn))
+            yield finding(
+                "AUTH-3",
+                Grade.FAILED,
+                f"{conn.label}: selected subprotocol {selected!r}, expected the exact entry {offered[:1]}",
+                *_frames(conn),
+            )
 
 
 @rule("AUTH-4")
@@ -198,7 +218,12 @@ def user_id_is_sub(view: View, ctx: Context) -> Iterator[Finding]:
             continue  # AUTH-2/3 report the missing hello
         lookup = table(hello.frame, "user_id")
         if lookup.value != conn.user:
-            yield finding("AUTH-4", Grade.FAILED, f"{conn.label}: connection_established user_id {lookup.value!r}, token sub {conn.user!r}", hello.seq)
+            yield finding(
+                "AUTH-4",
+                Grade.FAILED,
+                f"{conn.label}: connection_established user_id {lookup.value!r}, token sub {conn.user!r}",
+                hello.seq,
+            )
         elif lookup.deviation:
             yield finding("AUTH-4", Grade.NON_STRICT, f"{conn.label}: {lookup.deviation}", hello.seq)
         else:
@@ -213,7 +238,9 @@ def _e2e_state(conn: Conn) -> Any:
 def e2e_detected(view: View, ctx: Context) -> Iterator[Finding]:
     if ctx.production:
         if any(conn.accepted for conn in view.conns.values()):
-            yield finding("E2E-1", Grade.SKIPPED, "E2E-1 is judged outside production; in production E2E mode must be off (E2E-3)")
+            yield finding(
+                "E2E-1", Grade.SKIPPED, "E2E-1 is judged outside production; in production E2E mode must be off (E2E-3)"
+            )
         return
     for conn in view.conns.values():
         if not conn.accepted or token_kind(conn) != "valid" or conn.hello is None:
@@ -240,7 +267,9 @@ def e2e_never_skips_auth(view: View, ctx: Context) -> Iterator[Finding]:
     (a control) and that opened a session too, the target skips the check whatever the headers: AUTH-1's defect,
     not E2E mode's, and E2E-2 is SKIPPED with that reason (PROTOCOL §8: one defect, one ID)."""
     accepted_plain = {
-        token_kind(conn) for conn in view.conns.values() if not conn.note.get("e2e") and not conn.e2e_active and _granted(conn)
+        token_kind(conn)
+        for conn in view.conns.values()
+        if not conn.note.get("e2e") and not conn.e2e_active and _granted(conn)
     }
     for conn in view.conns.values():
         kind = token_kind(conn)
@@ -253,7 +282,12 @@ def e2e_never_skips_auth(view: View, ctx: Context) -> Iterator[Finding]:
         if not (conn.note.get("e2e") or (granted and conn.e2e_active)):
             continue
         if granted and kind in accepted_plain:
-            yield finding("E2E-2", Grade.SKIPPED, f"the {kind} token opens a session without the E2E headers too: AUTH-1's finding, not E2E mode's", *_frames(conn))
+            yield finding(
+                "E2E-2",
+                Grade.SKIPPED,
+                f"the {kind} token opens a session without the E2E headers too: AUTH-1's finding, not E2E mode's",
+                *_frames(conn),
+            )
             continue
         if granted:
             grade = Grade.FAILED if ctx.production else Grade.NON_STRICT
@@ -287,10 +321,21 @@ def e2e_grants_nothing_in_production(view: View, ctx: Context) -> Iterator[Findi
                 state = _e2e_state(conn)
                 active = isinstance(state, Mapping) and state.get("active") is True
                 grade = Grade.FAILED if active else Grade.OK
-                yield finding("E2E-3", grade, f"{conn.label} (E2E headers: {bool(conn.note.get('e2e'))}): e2e {state!r} in production", conn.hello.seq)
+                yield finding(
+                    "E2E-3",
+                    grade,
+                    f"{conn.label} (E2E headers: {bool(conn.note.get('e2e'))}): e2e {state!r} in production",
+                    conn.hello.seq,
+                )
     for run in view.runs:
         if not run.scenario or (run.conn.e2e_active and not ctx.production):
             continue
         grade, what = scenario_refusal(run, "E2E_NOT_ALLOWED")
         where = "in production" if ctx.production else "on a connection whose E2E mode is inactive"
-        yield finding("E2E-3", grade, f"scenario {run.scenario!r} {where}: {what}", run.start.seq, *(r.seq for r in run.frames[:3]))
+        yield finding(
+            "E2E-3",
+            grade,
+            f"scenario {run.scenario!r} {where}: {what}",
+            run.start.seq,
+            *(r.seq for r in run.frames[:3]),
+        )

@@ -51,7 +51,9 @@ def all_kinds(view: View, ctx: Context) -> Iterator[Finding]:
         if missing and run.unknown:
             failed.append(f"the run sent types the contract does not know: {', '.join(dict.fromkeys(run.unknown))}")
         if types.count("tool_executing") != types.count("tool_completed"):
-            failed.append(f"{types.count('tool_executing')} tool_executing but {types.count('tool_completed')} tool_completed")
+            failed.append(
+                f"{types.count('tool_executing')} tool_executing but {types.count('tool_completed')} tool_completed"
+            )
         yield _verdict("EVT-1", run, failed, [], [run.start.seq], f"events {', '.join(dict.fromkeys(map(str, types)))}")
 
 
@@ -164,7 +166,9 @@ def _pair(frames: list[Record]) -> tuple[list[str], list[str], list[int]]:
                 failed.append(f"execution_id {eid!r}: tool_executing names {opened_name!r}, tool_completed {name!r}")
                 marks.append(record.seq)
     for eid, (name, record) in list(pending.items()) + [(None, item) for item in by_name]:
-        failed.append(f"tool_executing #{record.seq} ({name!r}, execution_id {eid!r}) has no tool_completed before the end")
+        failed.append(
+            f"tool_executing #{record.seq} ({name!r}, execution_id {eid!r}) has no tool_completed before the end"
+        )
         marks.append(record.seq)
     return failed, soft, marks
 
@@ -242,7 +246,12 @@ def _clean(frame: Any, kind: str | None) -> bool:
     missing or mistyped field, a copy outside its canonical place) goes the long way, which writes the messages.
     """
     data = frame.get("data") if isinstance(frame, dict) else None
-    if not isinstance(data, dict) or "payload" in frame or not data.keys().isdisjoint(ENVELOPE) or not frame.keys().isdisjoint(data):
+    if (
+        not isinstance(data, dict)
+        or "payload" in frame
+        or not data.keys().isdisjoint(ENVELOPE)
+        or not frame.keys().isdisjoint(data)
+    ):
         return False
     for name in IDS:
         value = frame.get(name)
@@ -324,7 +333,9 @@ def fields(view: View, ctx: Context) -> Iterator[Finding]:
             failed += hard
             soft += dev
         if run.events:
-            yield _verdict("EVT-4", run, failed, list(dict.fromkeys(soft)), marks, "every required field present and typed")
+            yield _verdict(
+                "EVT-4", run, failed, list(dict.fromkeys(soft)), marks, "every required field present and typed"
+            )
 
 
 @rule("EVT-5")
@@ -394,7 +405,9 @@ def timestamps(view: View, ctx: Context) -> Iterator[Finding]:
                 marks.append(record.seq)
             previous = stamp
         if run.events:
-            yield _verdict("EVT-6", run, failed, list(dict.fromkeys(soft)), marks, "timestamps parse and never decrease")
+            yield _verdict(
+                "EVT-6", run, failed, list(dict.fromkeys(soft)), marks, "timestamps parse and never decrease"
+            )
 
 
 def time_limits(run: Run, limits: Limits) -> tuple[list[str], list[int]]:
@@ -427,10 +440,17 @@ def timeliness(view: View, ctx: Context) -> Iterator[Finding]:
             failed.append(f"{gap:.2f} s of silence (limit {limits.silence_s} s)")
             marks.append(where)
         started = next((r for r in run.frames if r.type == "agent_started"), None)
-        yield _verdict("EVT-7", run, failed, [], marks, f"started in {((started.t - run.start.t) if started else 0):.3f} s")
+        yield _verdict(
+            "EVT-7", run, failed, [], marks, f"started in {((started.t - run.start.t) if started else 0):.3f} s"
+        )
     for run in view.runs:
         if run.scenario == "slow_tool" and run.refusal:
-            yield finding("EVT-7", Grade.SKIPPED, f"{_label(run)}: slow_tool refused, so the heartbeat clause cannot be checked", run.start.seq)
+            yield finding(
+                "EVT-7",
+                Grade.SKIPPED,
+                f"{_label(run)}: slow_tool refused, so the heartbeat clause cannot be checked",
+                run.start.seq,
+            )
         elif run.scenario == "slow_tool" and run.frames:
             yield _heartbeat_during_slow_tool(run, ctx)
 
@@ -456,13 +476,22 @@ def _heartbeat_during_slow_tool(run: Run, ctx: Context) -> Finding:
         return finding("EVT-7", Grade.FAILED, f"{_label(run)}: slow_tool run has no tool_executing", run.start.seq)
     if not slow_tool_honoured(run, ctx) and any(r.type == "tool_completed" for r in run.frames):
         # the tool was not slow: no silence for a heartbeat to fill (an ignored hook is FAIL-4's finding)
-        return finding("EVT-7", Grade.SKIPPED, f"{_label(run)}: the slow_tool scenario's tool was not slow, so no heartbeat was owed", run.start.seq)
+        return finding(
+            "EVT-7",
+            Grade.SKIPPED,
+            f"{_label(run)}: the slow_tool scenario's tool was not slow, so no heartbeat was owed",
+            run.start.seq,
+        )
     eid = table_value(executing.frame, "execution_id")
-    done = next((r for r in run.frames if r.type == "tool_completed" and table_value(r.frame, "execution_id") == eid), None)
+    done = next(
+        (r for r in run.frames if r.type == "tool_completed" and table_value(r.frame, "execution_id") == eid), None
+    )
     until = done.t if done else (run.ended_at or float("inf"))
     beats = [r for r in run.conn.frames if r.type == "heartbeat" and executing.t < r.t < until]
     if beats:
-        return finding("EVT-7", Grade.OK, f"{_label(run)}: {len(beats)} heartbeat(s) during the slow tool", beats[0].seq)
+        return finding(
+            "EVT-7", Grade.OK, f"{_label(run)}: {len(beats)} heartbeat(s) during the slow tool", beats[0].seq
+        )
     return finding("EVT-7", Grade.FAILED, f"{_label(run)}: no heartbeat during the slow tool", executing.seq)
 
 
@@ -482,4 +511,3 @@ def once_per_connection(view: View, ctx: Context) -> Iterator[Finding]:
                 seen.add(key)
         if keyed:
             yield _verdict("EVT-8", run, failed, [], marks, "no duplicate deliveries")
-

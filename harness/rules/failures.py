@@ -79,12 +79,23 @@ def scenario_honoured(view: View, ctx: Context) -> Iterator[Finding]:
             yield finding("FAIL-4", Grade.FAILED, ignored, run.start.seq)
         elif run.scenario not in SCENARIOS:
             grade, what = scenario_refusal(run, "UNKNOWN_SCENARIO")
-            yield finding("FAIL-4", grade, f"unknown scenario {run.scenario!r} on an E2E connection: {what}",
-                          run.start.seq)
+            yield finding(
+                "FAIL-4", grade, f"unknown scenario {run.scenario!r} on an E2E connection: {what}", run.start.seq
+            )
         elif refusal_code(run):
-            yield finding("FAIL-4", Grade.FAILED, f"scenario {run.scenario!r}: features.scenarios is true but the target refused it", run.frames[0].seq)
+            yield finding(
+                "FAIL-4",
+                Grade.FAILED,
+                f"scenario {run.scenario!r}: features.scenarios is true but the target refused it",
+                run.frames[0].seq,
+            )
         elif ordinary_success(run, ctx):
-            yield finding("FAIL-4", Grade.FAILED, f"scenario {run.scenario!r} answered by an ordinary successful run (hook ignored)", run.start.seq)
+            yield finding(
+                "FAIL-4",
+                Grade.FAILED,
+                f"scenario {run.scenario!r} answered by an ordinary successful run (hook ignored)",
+                run.start.seq,
+            )
         else:
             yield finding("FAIL-4", Grade.OK, f"scenario {run.scenario!r} honoured", run.start.seq)
 
@@ -127,10 +138,14 @@ def resolution_failure_surfaces(view: View, run: Run, ctx: Context) -> Finding:
         if delay > ctx.limits.resolution_error_s:
             failed.append(f"the error came after {delay:.2f} s (limit {ctx.limits.resolution_error_s} s)")
     for conn in view.conns.values():
-        if conn.user != run.user and any(run_id_of(r.frame) == run.run_id for r in conn.frames if run.run_id is not MISSING):
+        if conn.user != run.user and any(
+            run_id_of(r.frame) == run.run_id for r in conn.frames if run.run_id is not MISSING
+        ):
             failed.append(f"{conn.label} of another user received this run's error")
     failed += _carries_on(view, run)
-    return _grade("FAIL-1", run, failed, soft, "THREAD_RESOLUTION_FAILED reached its user only; the connection carried on")
+    return _grade(
+        "FAIL-1", run, failed, soft, "THREAD_RESOLUTION_FAILED reached its user only; the connection carried on"
+    )
 
 
 def _carries_on(view: View, run: Run) -> list[str]:
@@ -149,13 +164,17 @@ def _carries_on(view: View, run: Run) -> list[str]:
 def _grade(req_id: str, run: Run, failed: list[str], soft: list[str], ok: str) -> Finding:
     marks = [r.seq for r in run.frames[-2:]] or [run.start.seq]
     if failed:
-        return finding(req_id, Grade.FAILED, f"scenario {run.scenario!r} on {run.conn.label}: {'; '.join(failed)}", *marks)
+        return finding(
+            req_id, Grade.FAILED, f"scenario {run.scenario!r} on {run.conn.label}: {'; '.join(failed)}", *marks
+        )
     if soft:
         return finding(req_id, Grade.NON_STRICT, f"scenario {run.scenario!r}: {'; '.join(soft)}", *marks)
     return finding(req_id, Grade.OK, f"scenario {run.scenario!r}: {ok}", *marks)
 
 
-def _terminal_outcome(run: Run, accepted_codes: tuple[str, ...], ok_statuses: tuple[str, ...]) -> tuple[list[str], list[str]]:
+def _terminal_outcome(
+    run: Run, accepted_codes: tuple[str, ...], ok_statuses: tuple[str, ...]
+) -> tuple[list[str], list[str]]:
     terminal = run.terminal
     if terminal is None:
         return ["no terminal frame: the failure was silent"], []
@@ -175,9 +194,12 @@ def _terminal_outcome(run: Run, accepted_codes: tuple[str, ...], ok_statuses: tu
 @scenario_rule("FAIL-2", "tool_error")
 def tool_error_surfaces(view: View, run: Run, ctx: Context) -> Finding:
     failed_tools = [
-        r for r in run.frames
-        if r.type == "tool_completed" and table_value(r.frame, "success") is False
-        and isinstance(table_value(r.frame, "error"), str) and table_value(r.frame, "error")
+        r
+        for r in run.frames
+        if r.type == "tool_completed"
+        and table_value(r.frame, "success") is False
+        and isinstance(table_value(r.frame, "error"), str)
+        and table_value(r.frame, "error")
     ]
     failed, soft = _terminal_outcome(run, ("TOOL_FAILED",), ("failed", "completed"))
     if not failed_tools:

@@ -49,7 +49,12 @@ def only_own_frames(view: View, ctx: Context) -> Iterator[Finding]:
         leaks = [leak for conn in view.conns_of(user) for leak in foreign_frames(view, conn)]
         if leaks:
             texts = [text for _, text in leaks]
-            yield finding("ISO-1", Grade.FAILED, f"user {user!r}: {'; '.join(texts[:5])}", *[record.seq for record, _ in leaks][:8])
+            yield finding(
+                "ISO-1",
+                Grade.FAILED,
+                f"user {user!r}: {'; '.join(texts[:5])}",
+                *[record.seq for record, _ in leaks][:8],
+            )
         else:
             yield finding("ISO-1", Grade.OK, f"user {user!r}: only their own frames")
 
@@ -87,9 +92,13 @@ def every_tab(view: View, ctx: Context) -> Iterator[Finding]:
             missing = wanted - seen[conn.label][0]
             if missing:
                 names = ", ".join(sorted({str(key[1]) for key in missing}))
-                yield finding("ISO-2", Grade.FAILED, f"run {sorted(ids)[0]!r}: {conn.label} missed {names}", run.start.seq)
+                yield finding(
+                    "ISO-2", Grade.FAILED, f"run {sorted(ids)[0]!r}: {conn.label} missed {names}", run.start.seq
+                )
             else:
-                yield finding("ISO-2", Grade.OK, f"run {sorted(ids)[0]!r}: {conn.label} received all {len(wanted)} events")
+                yield finding(
+                    "ISO-2", Grade.OK, f"run {sorted(ids)[0]!r}: {conn.label} received all {len(wanted)} events"
+                )
 
 
 @rule("ISO-3")
@@ -111,7 +120,12 @@ def unique_threads(view: View, ctx: Context) -> Iterator[Finding]:
         return
     shared = {thread: users for thread, users in owners.items() if len(users) > 1}
     for thread, users in shared.items():
-        yield finding("ISO-3", Grade.FAILED, f"server-created thread {thread!r} given to users {sorted(map(str, users))}", marks[thread])
+        yield finding(
+            "ISO-3",
+            Grade.FAILED,
+            f"server-created thread {thread!r} given to users {sorted(map(str, users))}",
+            marks[thread],
+        )
     if not shared:
         yield finding("ISO-3", Grade.OK, f"{len(owners)} server-created thread ids, all distinct across users")
 
@@ -134,11 +148,18 @@ def disconnect_harms_nobody(view: View, ctx: Context) -> Iterator[Finding]:
         else:
             got = f"{terminal.type} status {status!r}" if terminal is not None else "no terminal frame"
             marks = (terminal.seq,) if terminal is not None else (run.start.seq,)
-            yield finding("ISO-4", Grade.FAILED, f"run {run.run_id!r} of {run.user!r} after another client left mid-run: {got}", *marks)
+            yield finding(
+                "ISO-4",
+                Grade.FAILED,
+                f"run {run.run_id!r} of {run.user!r} after another client left mid-run: {got}",
+                *marks,
+            )
     for probe in view.http:
         if probe.t >= first:
             grade = Grade.OK if probe.info.get("status") == 200 else Grade.FAILED
-            yield finding("ISO-4", grade, f"/health answered {probe.info.get('status')} after the disconnect", probe.seq)
+            yield finding(
+                "ISO-4", grade, f"/health answered {probe.info.get('status')} after the disconnect", probe.seq
+            )
 
 
 def _no_hooks_for_slow_runs(view: View, ctx: Context) -> Iterator[Finding]:

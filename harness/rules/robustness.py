@@ -66,15 +66,24 @@ def _judge_error_probe(conn: Conn, probe: Record, code: str) -> tuple[Grade, str
     matching = [(r, e) for r, e in errors if e.code == code]
     kind = probe.note["probe"]
     if kind == "binary" and not matching and close is not None and close.info.get("code") == 1003:
-        return Grade.NON_STRICT, "binary frame answered by close 1003 (the contract prefers a BINARY_NOT_SUPPORTED error)"
+        return (
+            Grade.NON_STRICT,
+            "binary frame answered by close 1003 (the contract prefers a BINARY_NOT_SUPPORTED error)",
+        )
     if close is not None:
-        return Grade.FAILED, f"{kind}: the server closed the connection ({close.info.get('code')} {close.info.get('reason', '')!r})"
+        return (
+            Grade.FAILED,
+            f"{kind}: the server closed the connection ({close.info.get('code')} {close.info.get('reason', '')!r})",
+        )
     if not matching:
         got = ", ".join(str(e.code) for _, e in errors) or ", ".join(str(r.type) for r in window) or "nothing"
         return Grade.FAILED, f"{kind}: expected error {code}, got {got}"
     record, error = matching[0]
     if not _carried_on(window, record):
-        return Grade.FAILED, f"{kind}: nothing came after the error (no pong to the barrier ping, no later frame): the connection stopped answering"
+        return (
+            Grade.FAILED,
+            f"{kind}: nothing came after the error (no pong to the barrier ping, no later frame): the connection stopped answering",
+        )
     if error.deviations:
         return Grade.NON_STRICT, f"{kind}: {code} with {'; '.join(error.deviations)}"
     return Grade.OK, f"{kind}: {code}, connection carried on"
@@ -95,7 +104,12 @@ def invalid_json(view: View, ctx: Context) -> Iterator[Finding]:
     for conn, probe in probes(view, ("invalid_json",)):
         later = [run for run in view.runs if run.conn is conn and run.start.seq > probe.seq]
         if later and (later[0].terminal is None or later[0].terminal.type != "agent_completed"):
-            yield finding("ROB-1", Grade.FAILED, f"{conn.label}: the next run after invalid JSON did not complete", later[0].start.seq)
+            yield finding(
+                "ROB-1",
+                Grade.FAILED,
+                f"{conn.label}: the next run after invalid JSON did not complete",
+                later[0].start.seq,
+            )
 
 
 @rule("ROB-2")
@@ -125,12 +139,16 @@ def ping_pong(view: View, ctx: Context) -> Iterator[Finding]:
     for conn, probe in probes(view, ("ping",)):
         answered = any(r.type == "pong" for r in answer(conn, probe))
         grade = Grade.OK if answered else Grade.FAILED
-        yield finding("ROB-5", grade, f"{conn.label}: application ping {'answered' if answered else 'got no pong'}", probe.seq)
+        yield finding(
+            "ROB-5", grade, f"{conn.label}: application ping {'answered' if answered else 'got no pong'}", probe.seq
+        )
     for record in view.transcript:
         if record.kind is Kind.PING:
             answered = bool(record.info.get("answered"))
             grade = Grade.OK if answered else Grade.FAILED
-            yield finding("ROB-5", grade, f"{record.conn}: protocol ping {'answered' if answered else 'unanswered'}", record.seq)
+            yield finding(
+                "ROB-5", grade, f"{record.conn}: protocol ping {'answered' if answered else 'unanswered'}", record.seq
+            )
 
 
 @rule("ROB-6")
@@ -148,10 +166,20 @@ def others_unaffected(view: View, ctx: Context) -> Iterator[Finding]:
         end = run.ended_at
         count = len(noisy)
         if problems:
-            yield finding("ROB-6", Grade.FAILED, f"run {run.run_id!r} of {run.user!r} during {count} bad frames: {', '.join(problems)}", run.start.seq)
+            yield finding(
+                "ROB-6",
+                Grade.FAILED,
+                f"run {run.run_id!r} of {run.user!r} during {count} bad frames: {', '.join(problems)}",
+                run.start.seq,
+            )
         else:
             took = end - run.start.t if end is not None else 0.0
-            yield finding("ROB-6", Grade.OK, f"run {run.run_id!r} of {run.user!r} finished in {took:.2f} s during {count} bad frames", run.start.seq)
+            yield finding(
+                "ROB-6",
+                Grade.OK,
+                f"run {run.run_id!r} of {run.user!r} finished in {took:.2f} s during {count} bad frames",
+                run.start.seq,
+            )
 
 
 MARKER_PREFIX = os.path.commonprefix(MARKERS)
@@ -187,6 +215,11 @@ def nothing_leaks(view: View, ctx: Context) -> Iterator[Finding]:
         checked += 1
         places = _leaks(record)
         if places:
-            yield finding("SEC-2", Grade.FAILED, f"{record.conn}: the token or the secret appears in a {', '.join(places)}", record.seq)
+            yield finding(
+                "SEC-2",
+                Grade.FAILED,
+                f"{record.conn}: the token or the secret appears in a {', '.join(places)}",
+                record.seq,
+            )
     if checked:
         yield finding("SEC-2", Grade.OK, f"{checked} received items carry no token and no secret")
