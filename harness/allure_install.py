@@ -34,7 +34,10 @@ def cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
 def allure_cli() -> list[str]:
     """``node .../allure/cli.js``, installing the pinned package into the cache on first use (under a file lock)."""
     node, npm = shutil.which("node"), shutil.which("npm")
-    hint = f"install Node.js 18+ with npm (Debian: apt-get install nodejs npm); wsagent then fetches allure@{ALLURE_VERSION}"
+    hint = (
+        "install Node.js 18+ with npm (Debian: apt-get install nodejs npm); "
+        f"wsagent then fetches allure@{ALLURE_VERSION}"
+    )
     if node is None:
         raise HtmlUnavailable(f"wsagent: the HTML report needs Node.js: {hint}")
     prefix = cache_dir()

@@ -268,7 +268,8 @@ PAGE_FIXES = (
     "</style>"
     '<script id="wsagent-open-at-top">'
     "(()=>{let moved=false;const mine=()=>{moved=true};"
-    'for(const kind of ["wheel","keydown","pointerdown","touchstart"])addEventListener(kind,mine,{capture:true,once:true});'
+    'for(const kind of ["wheel","keydown","pointerdown","touchstart"])'
+    "addEventListener(kind,mine,{capture:true,once:true});"
     'document.addEventListener("scroll",e=>{const t=e.target;'
     'if(!moved&&t instanceof Element&&t.matches("[data-testid=base-layout]")&&t.scrollTop)t.scrollTop=0},true)})();'
     "</script>"

@@ -57,7 +57,8 @@ def check(items: list[pytest.Item]) -> None:
     unrun = [item.nodeid for item in items if _not_run_by_asyncio(item)]
     if unrun:
         raise pytest.UsageError(
-            f"wsagent: pytest-asyncio does not run {unrun[0]}{f' and {len(unrun) - 1} more' if len(unrun) > 1 else ''}: add "
+            "wsagent: pytest-asyncio does not run "
+            f"{unrun[0]}{f' and {len(unrun) - 1} more' if len(unrun) > 1 else ''}: add "
             "asyncio_mode = auto (and asyncio_default_fixture_loop_scope = function) to your pytest configuration, "
             "or mark the test @pytest.mark.asyncio"
         )

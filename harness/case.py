@@ -79,7 +79,8 @@ class Case:
         self.ids = ids
         self.name = name
         self.bundled = bundled
-        """A case of wsagent's own suite (reproduced by ``wsagent run``), not a user's test (reproduced by ``pytest``)."""
+        """A case of wsagent's own suite (reproduced by ``wsagent run``), not a user's test (reproduced by
+        ``pytest``)."""
         self.transcript = Transcript(meta={"case": name, "target": target.shown, "environment": target.environment})
         self.outcome: Outcome | None = None
         self._tag = uuid.uuid4().hex[:8]
@@ -252,7 +253,8 @@ class Case:
         if kw.get("scenario") and not conn.session.template.carries("scenario"):
             profile = f" (profile {self.config.profile.name!r})" if self.config.profile else ""
             pytest.skip(
-                f"the start template{profile} has no {{scenario}} placeholder: no scenario hooks can be requested from this target"
+                f"the start template{profile} has no {{scenario}} placeholder: no scenario hooks can be requested "
+                "from this target"
             )
         agent = self.agents.tools if agent is None else agent
         if not agent:
@@ -279,7 +281,8 @@ class Case:
         return view is not None and view.e2e_active
 
     async def probe_health(self) -> int | None:
-        """``GET /health`` on the target, recorded in the transcript (ISO-4 judges its status); ``None`` if unreachable."""
+        """``GET /health`` on the target, recorded in the transcript (ISO-4 judges its status); ``None`` if
+        unreachable."""
         session = self._session()
         status: int | None = None
         info: dict[str, Any] = {"url": safe_url(self.target.health_url)}
@@ -345,7 +348,8 @@ class Case:
                 and close.info.get("code") == GOING_AWAY
             ):
                 raise TargetShutDown(
-                    f"wsagent: the target closed {run.conn.label} with 1001 (going away) during run {run.given_run_id or '(unnamed)'}: "
+                    f"wsagent: the target closed {run.conn.label} with 1001 (going away) during run "
+                    f"{run.given_run_id or '(unnamed)'}: "
                     "the run was interrupted, not judged; rerun once the target is back"
                 )
 
@@ -372,4 +376,5 @@ def _shape(kw: dict[str, Any]) -> str | None:
     server_ids = kw.get("run_id", 1) is None and kw.get("thread_id", 1) is None
     if not scenario and not server_ids:
         return None
-    return f"{f'scenario {scenario}' if scenario else 'ordinary run'}, {'ids created by the server' if server_ids else 'ids given'}"
+    shape = f"scenario {scenario}" if scenario else "ordinary run"
+    return f"{shape}, {'ids created by the server' if server_ids else 'ids given'}"

@@ -132,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=os.environ.get("GITHUB_STEP_SUMMARY") or None,
         metavar="FILE",
-        help="append the conformance table (or why the run stopped) in Markdown [default: $GITHUB_STEP_SUMMARY when set]",
+        help="append the conformance table (or why the run stopped) in Markdown "
+        "[default: $GITHUB_STEP_SUMMARY when set]",
     )
     _add_settings(run)
     run.add_argument("pytest_args", nargs="*", help="extra pytest arguments after --")
@@ -150,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--environment",
         default=None,
-        help="the server's environment: development, test, staging or production (default: ENVIRONMENT, else development)",
+        help="the server's environment: development, test, staging or production "
+        "(default: ENVIRONMENT, else development)",
     )
     serve.add_argument(
         "--fault",
@@ -351,7 +353,10 @@ def _why(folder: Path, data: dict[str, Any] | None, code: int) -> str:
     if left.exists():
         return left.read_text(encoding="utf-8")
     if code == PYTEST_USAGE_ERROR:
-        return "wsagent: pytest did not accept the command line (its message is above); wsagent run --help lists wsagent's options"
+        return (
+            "wsagent: pytest did not accept the command line (its message is above); "
+            "wsagent run --help lists wsagent's options"
+        )
     return f"wsagent: the session ended without a verdict (pytest exit status {code})"
 
 

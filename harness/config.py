@@ -80,7 +80,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "e2e",
         "headers",
-        "E2E mode: headers (send the E2E headers), env (embedded server gets E2E_TESTING=1), off (never send them; cases that need them are SKIPPED)",
+        "E2E mode: headers (send the E2E headers), env (embedded server gets E2E_TESTING=1), off (never send them; "
+        "cases that need them are SKIPPED)",
     ),
     Option("strict", "false", "count NON-STRICT as a failure", flag=True),
     Option("timeout", "30", "seconds to wait for a run's terminal frame or any awaited frame"),
@@ -91,7 +92,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "profile",
         "",
-        "a profile of target-specific driving settings (wsagent.toml, pyproject.toml or bundled); `wsagent profiles` lists them",
+        "a profile of target-specific driving settings (wsagent.toml, pyproject.toml or bundled); `wsagent profiles` "
+        "lists them",
     ),
     Option(
         "start-template",
@@ -111,7 +113,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "ids",
         "client",
-        "client: the harness gives run and thread ids; server: it gives none and matches each run by its first agent_started",
+        "client: the harness gives run and thread ids; server: it gives none and matches each run by its first "
+        "agent_started",
     ),
     Option(
         "agents", "tools=researcher,plain=echo,calculator=calculator", "agent names by role: tools, plain, calculator"

@@ -102,7 +102,8 @@ class EmbeddedServer:
         ]
         if log_path is not None:
             log_path.parent.mkdir(parents=True, exist_ok=True)
-        stderr = tempfile.TemporaryFile() if log_path is None else open(log_path, "w+b")  # noqa: SIM115  # closed by stop()
+        # closed by stop()
+        stderr = tempfile.TemporaryFile() if log_path is None else open(log_path, "w+b")  # noqa: SIM115
         process = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,

@@ -29,4 +29,5 @@ class TargetError(HarnessError):
 
 
 class TargetShutDown(TargetError):
-    """The target shut down (close 1001) during a run: the run was interrupted, which judges nothing about the contract."""
+    """The target shut down (close 1001) during a run: the run was interrupted, which judges nothing about the
+    contract."""

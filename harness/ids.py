@@ -41,7 +41,8 @@ class IdPattern:
             if name not in allowed and not _HEX.fullmatch(name):
                 known = ", ".join(f"{{{n}}}" for n in sorted(allowed) + ["hex:N"])
                 raise ConfigError(
-                    f"wsagent: --wsagent-{self.option} {self.text!r} has an unknown placeholder {{{name}}}; it knows {known}"
+                    f"wsagent: --wsagent-{self.option} {self.text!r} has an unknown placeholder {{{name}}}; it knows "
+                    f"{known}"
                 )
         if "{" in _FIELD.sub("", self.text) or "}" in _FIELD.sub("", self.text):
             raise ConfigError(f"wsagent: --wsagent-{self.option} {self.text!r} has an unmatched brace")

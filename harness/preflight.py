@@ -2,11 +2,12 @@
 
 Two checks per process and target, both unrecorded (they are diagnoses, not cases):
 
-1. **Handshake**, before the first connection of any case. A valid token must open a connection by Bearer or by subprotocol and get a first frame. If neither
-   does, no verdict would mean anything: an upgrade followed by silence (an echo server, a wrong path), no answer
-   at all (down, TLS mismatch), 401/403 with the contract's AUTH_FAILED body (the harness and the target disagree on
-   the secret), 401/403 without it (a proxy or a firewall refused, not the backend), or another status (a 404 for a
-   wrong path, a proxy's 502). One working transport is enough: the rules judge a missing one (AUTH-2, AUTH-3).
+1. **Handshake**, before the first connection of any case. A valid token must open a connection by Bearer or by
+   subprotocol and get a first frame. If neither does, no verdict would mean anything: an upgrade followed by
+   silence (an echo server, a wrong path), no answer at all (down, TLS mismatch), 401/403 with the contract's
+   AUTH_FAILED body (the harness and the target disagree on the secret), 401/403 without it (a proxy or a firewall
+   refused, not the backend), or another status (a 404 for a wrong path, a proxy's 502). One working transport is
+   enough: the rules judge a missing one (AUTH-2, AUTH-3).
 2. **Golden run**, right after it, before any case sends anything (a flood must not delay it), but enforced at the
    first run a case starts (:func:`check_runs`), so AUTH cases alone never need a target that runs agents.
    The configured start message, sent for the tools agent, must be answered with an agent event
@@ -89,11 +90,13 @@ async def _handshake(session: Session, target: Target, config: HarnessConfig, to
         raise unanswered(target, detail)
     if status not in (401, 403):
         raise TargetError(
-            f"wsagent: {target.shown} refuses the upgrade for valid tokens with HTTP {status} {detail[:100]!r}; check the target URL and its path"
+            f"wsagent: {target.shown} refuses the upgrade for valid tokens with HTTP {status} {detail[:100]!r}; check "
+            "the target URL and its path"
         )
     if not auth_failed_body(detail):
         raise TargetError(
-            f"wsagent: {target.shown} refuses the upgrade for valid tokens with HTTP {status} but without the contract's "
+            f"wsagent: {target.shown} refuses the upgrade for valid tokens with HTTP {status} but without the "
+            "contract's "
             f"AUTH_FAILED body, so not the backend's auth (a proxy or a firewall?): {detail[:100]!r}"
         )
     if config.token_file is not None:
@@ -131,7 +134,8 @@ async def _golden_run(
         thread_ids=config.thread_ids,
         run_ids=config.run_ids,
     ) as client:
-        conn = await client.connect(user, token, transport=transport, e2e=config.e2e == "headers")  # type: ignore[arg-type]
+        e2e = config.e2e == "headers"
+        conn = await client.connect(user, token, transport=transport, e2e=e2e)  # type: ignore[arg-type]
         handle = await conn.start_run(config.agents.tools, "wsagent preflight: a golden run", uses_tools=True)
         if handle.record is None:
             raise TargetError(
@@ -163,7 +167,8 @@ def _silent_line(target: Target, config: HarnessConfig, sent: str, came: list[Re
     profile = f" (profile {config.profile.name!r}, key start-template)" if config.profile else ""
     return (
         f"wsagent: {target.shown} did not start the golden run: sent {_quote(sent)}, got {got}; "
-        f"check --wsagent-start-template{profile}, --wsagent-agents (tools={config.agents.tools}) and --wsagent-thread-id"
+        f"check --wsagent-start-template{profile}, --wsagent-agents (tools={config.agents.tools}) and "
+        "--wsagent-thread-id"
     )
 
 

@@ -114,11 +114,13 @@ def _profile(name: str, source: str, table: Any) -> Profile:
             continue
         if key in JUDGING:
             raise ConfigError(
-                f"wsagent: {where} sets {key!r}: a profile changes how wsagent drives a target, never how it judges one; remove it"
+                f"wsagent: {where} sets {key!r}: a profile changes how wsagent drives a target, never how it judges "
+                "one; remove it"
             )
         if key in SECRET_KEYS:
             raise ConfigError(
-                f"wsagent: {where} sets {key!r}: secrets and credentials stay out of profiles (a committed file); use the option or its variable"
+                f"wsagent: {where} sets {key!r}: secrets and credentials stay out of profiles (a committed file); use "
+                "the option or its variable"
             )
         if key not in DRIVING:
             raise ConfigError(

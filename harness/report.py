@@ -189,7 +189,8 @@ def markdown(data: dict[str, Any]) -> str:
             more = len(row["messages"]) - MESSAGES_SHOWN + row.get("more_messages", 0)
             if more > 0:
                 lines.append(
-                    f"- … and {more} more {req_id} finding{'s' if more > 1 else ''} (conformance.json, the cases' transcripts)"
+                    f"- … and {more} more {req_id} finding{'s' if more > 1 else ''} (conformance.json, the cases' "
+                    "transcripts)"
                 )
     skipped = data.get("skipped", [])
     if skipped:

@@ -48,7 +48,8 @@ def check_reachable(url: str, timeout: float) -> None:
             pass
     except OSError as exc:
         raise TargetError(
-            f"wsagent: cannot reach {parts.hostname}:{port} for target {safe_url(url)} ({exc.strerror or exc}); is it running, and is the URL right?"
+            f"wsagent: cannot reach {parts.hostname}:{port} for target {safe_url(url)} ({exc.strerror or exc}); is it "
+            "running, and is the URL right?"
         ) from None
 
 
@@ -68,7 +69,8 @@ class Target:
     runs_refused: str | None = None
     """The preflight's line when the golden run did not start: the first case that starts a run stops with it."""
     learned: dict[str, str] = field(default_factory=dict)
-    """What the target showed once and for all in this process (``ping``: an application ping went unanswered), so later cases do not wait it out."""
+    """What the target showed once and for all in this process (``ping``: an application ping went unanswered), so
+    later cases do not wait it out."""
 
     def __repr__(self) -> str:  # never the secret, nor the URL's credentials (a failing assertion prints it)
         return f"Target({self.shown!r}, {self.environment!r}, embedded={self.embedded})"

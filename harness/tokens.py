@@ -108,7 +108,8 @@ class TokenSource(Protocol):
     environment: str
 
     def user(self, name: str, taken: Collection[str] = ()) -> str:
-        """The user id (token ``sub``) a case should use for its user ``name``, distinct from the case's ``taken`` ones."""
+        """The user id (token ``sub``) a case should use for its user ``name``, distinct from the case's ``taken``
+        ones."""
         ...
 
     def valid(self, sub: str, /) -> str: ...
@@ -175,7 +176,8 @@ class TokenFactory:
                 key = development_default(other)
                 if key == self.secret:
                     raise ConfigError(
-                        f"wsagent: the signing secret is the {other} default, so no wrong-secret token exists; set JWT_SECRET_KEY"
+                        f"wsagent: the signing secret is the {other} default, so no wrong-secret token exists; set "
+                        "JWT_SECRET_KEY"
                     )
                 return sign(self.claims(sub), key)
             case BadToken.OTHER_ENV_CLAIM:

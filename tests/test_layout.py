@@ -73,3 +73,10 @@ def test_the_plugin_wires_and_the_cli_drives_neither_imports_the_other() -> None
     """pytest's plugin and the `wsagent` command share modules, never each other."""
     assert "harness.cli" not in imported_modules(ROOT / "harness" / "plugin.py")
     assert "harness.plugin" not in imported_modules(ROOT / "harness" / "cli.py")
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=[str(p.relative_to(ROOT)) for p in SOURCES])
+def test_lines_stay_within_120_characters(path: Path) -> None:
+    """The harness and the suite read in one screen's width (``ruff format``, line length 120, keeps them so)."""
+    long = [n for n, line in enumerate(path.read_text().splitlines(), 1) if len(line) > 120]
+    assert not long, f"{path.name}: lines {long} run past 120 characters"

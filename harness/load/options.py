@@ -42,7 +42,8 @@ def parse_timespan(text: str) -> float:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target",
-        help="ws:// or wss:// URL of the target; omitted: each process that runs users starts the embedded reference server",
+        help="ws:// or wss:// URL of the target; omitted: each process that runs users starts the embedded "
+        "reference server",
     )
     parser.add_argument("--environment", help="the target's environment (development, test, staging, production)")
     parser.add_argument(

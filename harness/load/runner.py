@@ -322,7 +322,8 @@ def _drive(settings: LoadSettings, env: Environment, target: Target | None) -> i
             if time.monotonic() > deadline:
                 runner.quit()
                 print(
-                    f"wsagent: only {len(runner.clients.ready)} of {settings.expect_workers} workers connected within {WORKERS_TIMEOUT_S:g} s; "
+                    f"wsagent: only {len(runner.clients.ready)} of {settings.expect_workers} workers connected within "
+                    f"{WORKERS_TIMEOUT_S:g} s; "
                     f"start them with `wsagent load --worker --master-host HOST --master-port {settings.master_port}`",
                     file=sys.stderr,
                 )
@@ -364,13 +365,16 @@ def _drive(settings: LoadSettings, env: Environment, target: Target | None) -> i
     report.write(settings.report_dir)
     figures = report.figures()
     print(
-        f"wsagent: {report.runs} runs ({report.runs_per_s:.1f}/s), {report.events} events ({report.events_per_s:.1f}/s), "
-        f"{figures['violations']:g} violations, {report.lost_events} lost events, {report.failed_handshakes} failed handshakes "
+        f"wsagent: {report.runs} runs ({report.runs_per_s:.1f}/s), {report.events} events "
+        f"({report.events_per_s:.1f}/s), "
+        f"{figures['violations']:g} violations, {report.lost_events} lost events, {report.failed_handshakes} failed "
+        "handshakes "
         f"({settings.report_dir / 'load.md'})"
     )
     if report.runs == 0:
         print(
-            f"wsagent: no run completed, so nothing was measured ({report.failed_handshakes} of {report.handshakes} handshakes failed); "
+            f"wsagent: no run completed, so nothing was measured ({report.failed_handshakes} of {report.handshakes} "
+            "handshakes failed); "
             "check the target, its secret and --users",
             file=sys.stderr,
         )
@@ -378,7 +382,8 @@ def _drive(settings: LoadSettings, env: Environment, target: Target | None) -> i
     for result in report.thresholds:
         if not result.holds:
             print(
-                f"wsagent: threshold broken: {result.threshold} (actual {'not measured' if result.actual is None else f'{result.actual:g}'})"
+                f"wsagent: threshold broken: {result.threshold} (actual "
+                f"{'not measured' if result.actual is None else f'{result.actual:g}'})"
             )
     return EXIT_OK if holds else EXIT_BROKEN
 

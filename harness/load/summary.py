@@ -93,7 +93,8 @@ class LoadReport:
         lines = [
             "# wsagent load",
             "",
-            f"Target `{self.target}` ({self.environment}); {self.users} users on {max(self.workers, 1)} process(es) for "
+            f"Target `{self.target}` ({self.environment}); {self.users} users on {max(self.workers, 1)} process(es) "
+            "for "
             f"{self.duration_s:.1f} s; {verdict}.",
             "",
             "| figure | value |",

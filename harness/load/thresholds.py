@@ -40,7 +40,8 @@ OPERATORS: Mapping[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
 }
 _EXPRESSION = re.compile(
-    r"\s*(?:(?P<agg>\w+)\((?P<latency>\w+)\)|(?P<counter>\w+))\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>ms|s)?\s*"
+    r"\s*(?:(?P<agg>\w+)\((?P<latency>\w+)\)|(?P<counter>\w+))"
+    r"\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>ms|s)?\s*"
 )
 DEFAULT_THRESHOLDS = ("violations==0",)
 """What must hold when no ``--threshold`` is given: a load run that broke the contract does not pass."""
@@ -66,7 +67,8 @@ def parse_threshold(text: str) -> Threshold:
     match = _EXPRESSION.fullmatch(text)
     if match is None:
         raise ConfigError(
-            f"wsagent: threshold {text!r} is not 'AGG(LATENCY)<VALUE[ms|s]' or 'COUNTER<VALUE' (e.g. 'p99(start_to_started)<200ms', 'violations==0')"
+            f"wsagent: threshold {text!r} is not 'AGG(LATENCY)<VALUE[ms|s]' or 'COUNTER<VALUE' (e.g. "
+            "'p99(start_to_started)<200ms', 'violations==0')"
         )
     value = float(match["value"])
     if match["counter"]:

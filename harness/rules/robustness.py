@@ -82,7 +82,8 @@ def _judge_error_probe(conn: Conn, probe: Record, code: str) -> tuple[Grade, str
     if not _carried_on(window, record):
         return (
             Grade.FAILED,
-            f"{kind}: nothing came after the error (no pong to the barrier ping, no later frame): the connection stopped answering",
+            f"{kind}: nothing came after the error (no pong to the barrier ping, no later frame): the connection "
+            "stopped answering",
         )
     if error.deviations:
         return Grade.NON_STRICT, f"{kind}: {code} with {'; '.join(error.deviations)}"
