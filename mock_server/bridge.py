@@ -131,7 +131,7 @@ class AgentWebSocketBridge:
     def notify_tool_executing(
         self, ctx: ExecutionContext, tool_name: str, execution_id: str, parameters: dict[str, Any], *, thread_id: str | None = None
     ) -> bool:
-        data: dict[str, Any] = {"tool_name": tool_name, "execution_id": execution_id}
+        data: dict[str, Any] = {"tool_name": tool_name, "execution_id": self._wire_id(execution_id)}
         if not self._faults.enabled(FaultName.TOOL_PARAMETERS_MISSING):
             data["parameters"] = parameters
         return self._emit(ctx, "tool_executing", data, thread_id)
@@ -150,7 +150,7 @@ class AgentWebSocketBridge:
     ) -> bool:
         if self._faults.enabled(FaultName.FRESH_EXECUTION_ID_ON_COMPLETION):
             execution_id = new_id("exec")
-        data: dict[str, Any] = {"tool_name": tool_name, "execution_id": execution_id, "success": success}
+        data: dict[str, Any] = {"tool_name": tool_name, "execution_id": self._wire_id(execution_id), "success": success}
         if success:
             data["results"] = results
         else:
@@ -160,6 +160,13 @@ class AgentWebSocketBridge:
         if self._faults.enabled(FaultName.COMPLETION_WITHOUT_EXECUTION_ID):
             del data["execution_id"]
         return self._emit(ctx, "tool_completed", data, thread_id)
+
+    def _wire_id(self, execution_id: str) -> str | int:
+        """The execution id as sent: an integer under ``integer_execution_ids`` (the hex of ``exec_<hex>``, so the
+        executing and completed frames of one call agree without any state)."""
+        if self._variants.enabled(VariantName.INTEGER_EXECUTION_IDS):
+            return int(execution_id.rsplit("_", 1)[-1], 16)
+        return execution_id
 
     def notify_agent_completed(
         self, ctx: ExecutionContext, *, status: str, final_response: str, error: str | None = None, thread_id: str | None = None

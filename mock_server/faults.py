@@ -57,6 +57,8 @@ class FaultName(StrEnum):
     SUBPROTOCOL_TOKEN_PREFERRED_OVER_HEADER = "subprotocol_token_preferred_over_header"
     E2E_SKIPS_TOKEN_VERIFICATION_IN_PRODUCTION = "e2e_skips_token_verification_in_production"
     REJECTION_BODY_EMPTY = "rejection_body_empty"
+    REJECTION_BODY_WITHOUT_CODE = "rejection_body_without_code"
+    AUTHORIZATION_ECHOED_IN_HEADER = "authorization_echoed_in_header"
     # e2e.py
     E2E_HEADERS_IGNORED = "e2e_headers_ignored"
     E2E_SKIPS_TOKEN_VERIFICATION = "e2e_skips_token_verification"
@@ -196,6 +198,10 @@ CATALOG: Mapping[FaultName, Fault] = MappingProxyType({fault.name: fault for fau
            "in production too"),
     _fault(F.REJECTION_BODY_EMPTY, {"AUTH-1": "NON-STRICT", "AUTH-5": "NON-STRICT", "E2E-2": "NON-STRICT"},
            "server.py", "a refused handshake is a bare 403 with an empty body (no AUTH_FAILED JSON)"),
+    _fault(F.REJECTION_BODY_WITHOUT_CODE, {"AUTH-1": "FAILED", "AUTH-5": "FAILED", "E2E-2": "FAILED"}, "server.py",
+           'a refused handshake answers a web framework\'s default 403 body {"detail": "..."}, without AUTH_FAILED'),
+    _fault(F.AUTHORIZATION_ECHOED_IN_HEADER, {"SEC-2": "FAILED"}, "server.py",
+           "a debugging middleware echoes the Authorization header back in the refusal's X-Echo-Authorization"),
     _fault(F.E2E_HEADERS_IGNORED, {"E2E-1": "FAILED"}, "e2e.py",
            "E2E detection reads only the env fallback: X-Test-* / X-E2E-Test headers are ignored"),
     _fault(F.E2E_SKIPS_TOKEN_VERIFICATION, {"E2E-2": "NON-STRICT"}, "auth.py",

@@ -322,7 +322,13 @@ class MockServer:
                 return None
             if self.faults.enabled(FaultName.REJECTION_BODY_EMPTY):
                 return connection.respond(result.status, "")
-            return _json_response(connection, result.status, result.body())
+            body = result.body()
+            if self.faults.enabled(FaultName.REJECTION_BODY_WITHOUT_CODE):  # a web framework's default 403 body
+                body = {"detail": result.reason}
+            response = _json_response(connection, result.status, body)
+            if self.faults.enabled(FaultName.AUTHORIZATION_ECHOED_IN_HEADER):  # a debugging middleware left on
+                response.headers["X-Echo-Authorization"] = request.headers.get("Authorization", "")
+            return response
         self._admitted[connection] = _Admission(result, e2e)
         return None
 

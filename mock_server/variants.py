@@ -32,6 +32,7 @@ class VariantName(StrEnum):
     FLAT_EVENTS = "flat_events"
     PAYLOAD_EVENTS = "payload_events"
     UNIX_TIMESTAMPS = "unix_timestamps"
+    INTEGER_EXECUTION_IDS = "integer_execution_ids"
     # server.py handshake and message loop
     ACCEPT_THEN_CLOSE = "accept_then_close"
     SHORT_HEADER_LIMIT = "short_header_limit"
@@ -96,6 +97,8 @@ CATALOG: Mapping[VariantName, Variant] = MappingProxyType({variant.name: variant
              lenient={"EVT-4": "fields under payload instead of data (PROTOCOL §4)"}),
     _variant(V.UNIX_TIMESTAMPS, "bridge.py", "event timestamps are Unix seconds (a float) instead of ISO-8601 strings",
              lenient={"EVT-6": "a Unix float instead of ISO-8601 (PROTOCOL EVT-6)"}),
+    _variant(V.INTEGER_EXECUTION_IDS, "bridge.py",
+             "tool execution ids are JSON integers (a database sequence) instead of strings (PROTOCOL §8: either)"),
     _variant(V.ACCEPT_THEN_CLOSE, "server.py",
              "a bad token is accepted at the HTTP level, then one AUTH_FAILED error frame and close 1008",
              lenient={"AUTH-1": AUTH1_FORM, "AUTH-5": f"{AUTH1_FORM}, which AUTH-5 refers to",
