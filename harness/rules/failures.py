@@ -36,7 +36,7 @@ def no_hooks_reason(run: Run, ctx: Context) -> str | None:
         return None
     if _claims_hooks(run, ctx):
         return None
-    return f"the target refused scenario {run.scenario!r} with {code} (no scenario hooks here)"
+    return f"the target refused scenario {run.scenario!r} with {code}: it does not offer that hook here"
 
 
 def _claims_hooks(run: Run, ctx: Context) -> bool:
