@@ -208,10 +208,11 @@ def markdown(data: dict[str, Any]) -> str:
             "",
             "## Deliberate waits",
             "",
-            "Time the contract itself imposes on these cases (not slowness of the target):",
+            "Time the contract itself may impose on these cases, at most (not slowness of the target; a target that "
+            "refuses the scenario imposes none):",
             "",
         ]
-        lines += [f"- `{w['nodeid']}`: {w['seconds']:g} s, {w['reason']}" for w in waits]
+        lines += [f"- `{w['nodeid']}`: up to {w['seconds']:g} s, {w['reason']}" for w in waits]
     return "\n".join(lines) + "\n"
 
 
