@@ -87,20 +87,24 @@ async def test_error_message_spelling_keeps_code_text_and_run_id() -> None:
         await ws.send(json.dumps({"type": "start_agent", "payload": start}))
         failure = (await until(ws, lambda f: f["type"] != "heartbeat"))[-1]
         assert (failure["type"], failure["error_code"], failure["run_id"]) == ("error_message", "THREAD_RESOLUTION_FAILED", "thread_x_run_1")
-        assert "message" not in failure and failure["error_message"]
+        assert "message" not in failure
+        assert failure["error_message"]
 
 
 async def test_flat_events_carry_their_fields_at_the_top_level() -> None:
     async with serving(V.FLAT_EVENTS) as srv, client(srv) as (ws, _):
         frames = await run(ws)
         assert all("data" not in frame for frame in frames)
-        assert frames[1]["step_number"] == 1 and frames[-1]["status"] == "completed" and frames[0]["user_request"] == "websockets"
+        assert frames[1]["step_number"] == 1
+        assert frames[-1]["status"] == "completed"
+        assert frames[0]["user_request"] == "websockets"
 
 
 async def test_unix_timestamps_are_floats_that_never_decrease() -> None:
     async with serving(V.UNIX_TIMESTAMPS) as srv, client(srv) as (ws, hello):
         stamps = [frame["timestamp"] for frame in await run(ws)]
-        assert all(isinstance(stamp, float) for stamp in stamps) and stamps == sorted(stamps)
+        assert all(isinstance(stamp, float) for stamp in stamps)
+        assert stamps == sorted(stamps)
         assert isinstance(hello["timestamp"], str)  # only run events change
 
 
@@ -115,7 +119,8 @@ async def test_accept_then_close_sends_one_auth_failed_then_1008(via: str) -> No
 
 async def test_accept_then_close_with_error_message_is_the_netra_backend() -> None:
     async with serving(V.ACCEPT_THEN_CLOSE, V.ERROR_MESSAGE) as srv, client(srv, token="not-a-jwt") as (ws, first):
-        assert set(first) == {"type", "error_code", "error_message"} and first["type"] == "error_message"
+        assert set(first) == {"type", "error_code", "error_message"}
+        assert first["type"] == "error_message"
         assert await closed_with(ws) == ([], 1008)
         async with client(srv) as (_, hello):  # valid tokens are unaffected
             assert hello["type"] == "connection_established"
@@ -156,7 +161,8 @@ async def test_no_pong_answers_protocol_pings_only() -> None:
 @pytest.mark.parametrize(("variant", "code"), [(V.NO_HOOKS, "E2E_NOT_ALLOWED"), (V.UNKNOWN_SCENARIOS, "UNKNOWN_SCENARIO")])
 async def test_no_hooks_refuse_every_scenario_and_say_so(variant: VariantName, code: str) -> None:
     async with serving(variant) as srv, client(srv, e2e=True) as (ws, hello), client(srv, "bob") as (plain, _):
-        assert hello["data"]["e2e"]["active"] is True and hello["data"]["features"]["scenarios"] is False
+        assert hello["data"]["e2e"]["active"] is True
+        assert hello["data"]["features"]["scenarios"] is False
         [refusal] = await run(ws, scenario="slow_tool", run_id="thread_y_run_1")
         assert (refusal["error_code"], refusal["run_id"]) == (code, "thread_y_run_1")
         assert [f["error_code"] for f in await run(plain, scenario="slow_tool")] == ["E2E_NOT_ALLOWED"]  # inactive: checked first
