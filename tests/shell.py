@@ -15,6 +15,8 @@ from pathlib import Path
 SETTINGS = ("WSAGENT_", "JWT_SECRET", "E2E_", "ENVIRONMENT", "GITHUB_STEP_SUMMARY")
 """Variables that configure wsagent or the reference server (tests/conftest.py removes them from the test process)."""
 SCRUBBED = ("PYTEST_", *SETTINGS)
+WSAGENT = (sys.executable, "-m", "harness.cli")
+"""The ``wsagent`` command as this interpreter runs it (the installed script may belong to another environment)."""
 
 
 def user_env(**extra: str) -> dict[str, str]:
@@ -24,5 +26,5 @@ def user_env(**extra: str) -> dict[str, str]:
 
 def wsagent(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     """``wsagent ARGS`` (as ``python -m harness.cli``), its output captured."""
-    cmd = [sys.executable, "-m", "harness.cli", *args]
+    cmd = [*WSAGENT, *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=user_env() if env is None else env, cwd=cwd, timeout=timeout)

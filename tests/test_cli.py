@@ -20,7 +20,7 @@ import pytest
 from harness import __version__
 from harness.catalog import CATALOG, CONTRACT_VERSION
 from harness.config import OPTIONS
-from tests.shell import user_env, wsagent
+from tests.shell import WSAGENT, user_env, wsagent
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -118,7 +118,7 @@ def test_serve_help_describes_every_option() -> None:
 def test_ctrl_c_ends_on_a_line_of_its_own_and_in_both_reports(tmp_path: Path) -> None:
     """A user's Ctrl-C, whatever the test runner's own signals: a runner started in the background (``cmd &``) has
     SIGINT ignored, and its children would inherit that, so the command gets the terminal's default back."""
-    cmd = [sys.executable, "-m", "harness.cli", "run", "--no-html", "--report-dir", str(tmp_path)]
+    cmd = [*WSAGENT, "run", "--no-html", "--report-dir", str(tmp_path)]
 
     def as_from_a_terminal() -> None:
         signal.signal(signal.SIGINT, signal.SIG_DFL)

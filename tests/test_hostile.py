@@ -28,7 +28,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 from websockets.exceptions import ConnectionClosed
-from tests.shell import user_env
+from tests.shell import WSAGENT, user_env
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "hostile-test-secret-0123456789abcdef"
@@ -55,7 +55,7 @@ async def run_harness(url: str, report_dir: Path, selection: Selection) -> Harne
     """``python -m harness.cli run`` against ``url``, as a user runs it; killed (and failed) past the bound."""
     only, extra = selection
     command = [
-        sys.executable, "-m", "harness.cli", "run", "--target", url, *only, "--report-dir", str(report_dir),
+        *WSAGENT, "run", "--target", url, *only, "--report-dir", str(report_dir),
         "--", "--wsagent-timeout=2", "--wsagent-open-timeout=2", "-p", "no:cacheprovider", *extra,
     ]
     env = user_env(JWT_SECRET_KEY=SECRET, ENVIRONMENT="development")

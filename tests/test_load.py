@@ -20,6 +20,7 @@ from harness.load.options import settings_from
 from harness.load.thresholds import parse_threshold, parse_thresholds
 from harness.transcript import Transcript
 from tests.scripts import Script, canonical_run
+from tests.shell import user_env, wsagent
 
 SECRET = "load-test-secret-that-must-never-be-written-0123456789"
 LOAD_LIMIT_S = 90
@@ -57,7 +58,8 @@ def test_judging_pairs_users_so_iso1_is_judged_and_measures_each_run() -> None:
     assert [f.rule for f in judged.violations] == ["ISO-1"]
     assert "carol" in judged.violations[0].message
     assert [run.events for run in judged.runs] == [7, 7]
-    assert all(run.lost == () and run.start_to_started is not None for run in judged.runs)
+    assert [run.lost for run in judged.runs] == [()] * len(judged.runs)
+    assert all(run.start_to_started is not None for run in judged.runs)
     assert judging.flush() is None  # nothing left waiting: memory holds at most one slice
 
 
@@ -74,10 +76,8 @@ def test_a_lone_user_is_judged_without_waiting_forever() -> None:
 
 
 def load(report_dir: Path, *args: str, server_args: str = "") -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WSAGENT_", "PYTEST_"))}
-    env.update(WSAGENT_SECRET=SECRET, WSAGENT_SERVER_ARGS=server_args)
-    cmd = [sys.executable, "-m", "harness.cli", "load", "--report-dir", str(report_dir), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=LOAD_LIMIT_S)
+    env = user_env(WSAGENT_SECRET=SECRET, WSAGENT_SERVER_ARGS=server_args)
+    return wsagent("load", "--report-dir", str(report_dir), *args, env=env, timeout=LOAD_LIMIT_S)
 
 
 def test_local_load_against_the_reference_server_judges_every_run(tmp_path: Path) -> None:
@@ -105,7 +105,7 @@ def test_a_dropped_event_is_a_violation_under_its_id_with_a_transcript_check_exp
     assert "EVT-1" in (tmp_path / "load_failures.csv").read_text()
     kept = sorted((tmp_path / "load-transcripts").iterdir())
     assert len(kept) == 2  # bounded sample
-    checked = subprocess.run([sys.executable, "-m", "harness.cli", "check", str(kept[0])], capture_output=True, text=True, timeout=60)
+    checked = wsagent("check", str(kept[0]), timeout=60)
     assert checked.returncode == 1
     assert "missing agent_thinking" in checked.stdout
     assert "ISO-1   OK" in checked.stdout  # two users per kept batch: isolation judged too

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.replicas import free_port, redis_server, replica
+from tests.shell import WSAGENT
 
 SECRET = "distributed-load-secret-0123456789abcdef012345"
 USERS = 200
@@ -38,7 +38,7 @@ def distributed_load(report_dir: Path, redis_url: str, *server_args: str) -> tup
     env["WSAGENT_SECRET"] = SECRET
     replicas = [replica(redis_url, SECRET, *server_args) for _ in range(2)]
     port = free_port()
-    load = [sys.executable, "-m", "harness.cli", "load", "--report-dir", str(report_dir), "--master-port", str(port)]
+    load = [*WSAGENT, "load", "--report-dir", str(report_dir), "--master-port", str(port)]
     started: list[subprocess.Popen[str]] = []
     try:
         master = subprocess.Popen([*load, "--master", "--expect-workers", "2", "--users", str(USERS), "--spawn-rate", "100",

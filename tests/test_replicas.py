@@ -24,6 +24,7 @@ from harness.grades import Grade
 from harness.judge import judge
 from harness.tokens import TokenFactory
 from tests.replicas import Balancer, redis_server, replica
+from tests.shell import WSAGENT, user_env, wsagent
 
 SECRET = "replica-test-secret-0123456789abcdef0123456789"
 TIMEOUT_S = 15.0
@@ -119,18 +120,16 @@ def test_a_replica_that_cannot_reach_redis_stops_with_one_line() -> None:
 def test_the_isolation_suite_passes_with_each_users_connections_spread_over_two_replicas(two: tuple[EmbeddedServer, EmbeddedServer], tmp_path: Path) -> None:
     a, b = two
     with Balancer([a.port, b.port]).running() as balancer:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("WSAGENT_", "PYTEST_"))}
-        env["WSAGENT_SECRET"] = SECRET
-        cmd = [sys.executable, "-m", "harness.cli", "run", "--target", balancer.url, "--only", "isolation", "--report-dir", str(tmp_path), "--no-html"]
-        done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
+        args = ("run", "--target", balancer.url, "--only", "isolation", "--report-dir", str(tmp_path), "--no-html")
+        done = wsagent(*args, env=user_env(WSAGENT_SECRET=SECRET))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     rows = json.loads((tmp_path / "conformance.json").read_text())["requirements"]
     assert {i: rows[i]["grade"] for i in ("ISO-1", "ISO-2", "ISO-3", "ISO-4")} == dict.fromkeys(("ISO-1", "ISO-2", "ISO-3", "ISO-4"), "OK")
 
 
 async def test_wsagent_serve_starts_replicas_that_share_users(redis_url: str) -> None:
-    env = dict(os.environ, JWT_SECRET_KEY=SECRET)
-    serving = subprocess.Popen([sys.executable, "-m", "harness.cli", "serve", "--replicas", "2", "--port", "0", "--redis", redis_url],
+    env = user_env(JWT_SECRET_KEY=SECRET)
+    serving = subprocess.Popen([*WSAGENT, "serve", "--replicas", "2", "--port", "0", "--redis", redis_url],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     try:
         assert serving.stdout is not None

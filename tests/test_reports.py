@@ -28,7 +28,7 @@ from harness.config import safe_url
 from harness.errors import ConfigError
 from harness.report import CaseResult, Conformance, apply_baseline, load_baseline, markdown
 from harness.transcript import Direction, Kind, Transcript
-from tests.shell import user_env, wsagent
+from tests.shell import WSAGENT, user_env, wsagent
 
 SECRET = "reports-test-secret-0123456789abcdef0123"
 
@@ -403,7 +403,7 @@ def test_no_secret_or_token_in_any_report(faulty_run: tuple[Path, int]) -> None:
 def test_progress_line_on_a_terminal(tmp_path: Path) -> None:
     """Under a pseudo-terminal ``wsagent run`` counts cases on one line instead of pytest's dots."""
     primary, secondary = pty.openpty()
-    cmd = [sys.executable, "-m", "harness.cli", "run", "--no-html", "--report-dir", str(tmp_path), "--only", "AUTH-4"]
+    cmd = [*WSAGENT, "run", "--no-html", "--report-dir", str(tmp_path), "--only", "AUTH-4"]
     proc = subprocess.Popen(cmd, stdout=secondary, stderr=secondary, env=user_env())
     os.close(secondary)
     chunks = []

@@ -31,7 +31,7 @@ import pytest
 from harness.catalog import CATALOG
 from mock_server.faults import CATALOG as FAULT_CATALOG
 from mock_server.variants import CATALOG as VARIANT_CATALOG
-from tests.shell import user_env, wsagent
+from tests.shell import WSAGENT, user_env, wsagent
 
 INNER_TIMEOUT = "3"
 ENVIRONMENTS = ("development", "test", "staging", "production")
@@ -224,7 +224,7 @@ def test_run_against_a_served_faulty_server_names_the_broken_ids(tmp_path: Path)
     """A user's path: ``wsagent serve --fault`` in one terminal, ``wsagent run --target`` in another."""
     fault = next(f for f in FAULTS if list(f["breaks"].values()) == ["FAILED"])
     req_id = next(iter(fault["breaks"]))
-    serve = [sys.executable, "-m", "harness.cli", "serve", "--port", "0", "--fault", fault["name"]]
+    serve = [*WSAGENT, "serve", "--port", "0", "--fault", fault["name"]]
     with subprocess.Popen(serve, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=user_env()) as server:
         assert server.stdout is not None
         ready = server.stdout.readline().split()

@@ -22,6 +22,7 @@ from mock_server.server import MockServer, run_server
 from mock_server.testing import mint_token
 from mock_server.variants import CATALOG, VariantName, Variants
 from tests.test_server_sockets import SECRET, WAIT_S, barrier, client, config, kinds, recv, run, until
+from tests.shell import WSAGENT
 
 EXPIRED = mint_token(SECRET, "alice", exp=1_000_000, iat=999_000)
 V = VariantName
@@ -53,7 +54,7 @@ def test_list_variants_names_each_first_on_its_own_line() -> None:
 
 
 def test_wsagent_serve_passes_variants_through() -> None:
-    listed = [sys.executable, "-m", "harness.cli", "serve", "--list-variants"]
+    listed = [*WSAGENT, "serve", "--list-variants"]
     own = [sys.executable, "-m", "mock_server", "--list-variants"]
     assert subprocess.run(listed, capture_output=True, text=True, check=True).stdout == subprocess.run(own, capture_output=True, text=True, check=True).stdout
     refused = subprocess.run([*listed[:-1], "--variant", "nope"], capture_output=True, text=True, timeout=30)
