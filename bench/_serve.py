@@ -9,6 +9,8 @@
     python bench/_serve.py burst --frames N                   sends N event frames on connect, then closes
     python bench/_serve.py jwt                                 a bare server whose process_request only decodes
                                                               the bearer token with pyjwt (403 on failure)
+    python bench/_serve.py plain                               L3's comparison: the golden path on Starlette and
+                                                              uvicorn (bench/plain_server.py)
 
 The ceiling servers send the same JSON frames as the reference server (same fields, same sizes), pre-serialised,
 straight to the socket: what is left is the cost of websockets and asyncio themselves (asyncio's own loop, always).
@@ -103,7 +105,7 @@ def mock_environment() -> Any:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=("mock", "stream", "burst", "jwt"))
+    parser.add_argument("mode", choices=("mock", "stream", "burst", "jwt", "plain"))
     parser.add_argument("--compression", choices=("none", "deflate"), default="none")
     parser.add_argument("--frames", type=int, default=10_000)
     parser.add_argument("--gc-log", help="write the time spent in garbage collection (JSON) here on exit")
@@ -162,6 +164,11 @@ async def serve_until_stdin_closes(args: argparse.Namespace) -> None:
         if gc_clock is not None:
             Path(args.gc_log).write_text(json.dumps(gc_clock.summary()))
         await mock.close()
+        return
+    if args.mode == "plain":
+        from plain_server import serve as serve_plain
+
+        await serve_plain(SECRET, lambda url: print(f"READY {url}", flush=True), done)
         return
     handlers = {"stream": stream_handler, "burst": burst_handler(args.frames), "jwt": idle_handler}
     options: dict[str, Any] = {"compression": compression, "max_size": None}

@@ -6,7 +6,9 @@ given ``run_id``, and no run starts — or schedules the run as a task and retur
 never waits for an agent (ROB-6).
 
 Inside a run, the agent talks to a :class:`RunEmitter`, which sends every event through the bridge (the engine's
-notifier) and feeds the heartbeat: after :data:`HEARTBEAT_S` of silence the user gets a ``heartbeat``. The run
+notifier) and feeds the heartbeat: after :data:`HEARTBEAT_S` of silence the user gets a ``heartbeat``. After its
+``agent_started`` a run waits its turn in :class:`FirstFramesFirst` before the agent goes on, so a start never
+waits behind the rest of every run started before it (the bundled agents never suspend on their own). The run
 ends in exactly one terminal frame: ``agent_completed`` (``completed``, or ``failed`` after a tool failure, an
 agent crash, or a cancellation), or the bridge's ``THREAD_RESOLUTION_FAILED`` error.
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -33,7 +35,7 @@ from mock_server.threads import LocalThreads, ThreadOwners
 from mock_server.tools import ToolDispatcher, ToolHooks
 from mock_server.variants import NO_VARIANTS, VariantName, Variants
 
-__all__ = ["HEARTBEAT_S", "SLOW_TOOL_S", "ExecutionEngine", "RunEmitter", "RunRequest", "Scenario"]
+__all__ = ["GOING_ON_PER_TURN", "HEARTBEAT_S", "SLOW_TOOL_S", "ExecutionEngine", "FirstFramesFirst", "RunEmitter", "RunRequest", "Scenario"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,9 @@ HEARTBEAT_S = 1.0
 """Silence during a run after which the user gets a heartbeat (PROTOCOL EVT-7)."""
 SLOW_TOOL_S = 3.0
 """How long the first tool takes under the ``slow_tool`` scenario (PROTOCOL §5)."""
+GOING_ON_PER_TURN = 8
+"""Runs released past ``agent_started`` per event-loop iteration (:class:`FirstFramesFirst`): a researcher run's
+remaining six events cost ~0.3 ms, so a new start waits at most a few milliseconds per hop behind them."""
 
 
 class Scenario(StrEnum):
@@ -72,17 +77,20 @@ class Outcome:
 
 
 class RunEmitter:
-    """One run's events: what an agent's ``steps`` and the tool dispatcher call. Every event feeds the heartbeat."""
+    """One run's events: what an agent's ``steps`` and the tool dispatcher call. Every event resets the heartbeat's
+    clock (:attr:`last_sent`)."""
 
     def __init__(self, notifier: AgentWebSocketBridge, ctx: ExecutionContext, *, hooks: ToolHooks, faults: Faults) -> None:
         self._notifier = notifier
         self.ctx = ctx
-        self.pulse = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self.last_sent = self._loop.time()
+        """Loop time of the run's latest frame (the heartbeat's clock)."""
         self._steps = itertools.count(1)
         self._tools = ToolDispatcher(self, hooks=hooks, faults=faults)
 
     def _sent(self) -> None:
-        self.pulse.set()
+        self.last_sent = self._loop.time()
 
     def started(self) -> None:
         self._notifier.notify_agent_started(self.ctx)
@@ -117,6 +125,68 @@ class RunEmitter:
         self._sent()
 
 
+class FirstFramesFirst:
+    """Where started runs wait, after their ``agent_started``, for their turn to go on.
+
+    The bundled agents never suspend, so without a turn a run emits its whole stream in one step, and with 1,000
+    starts in a burst the last one's ``agent_started`` is built and written only after ~999 × 7 other events
+    (L3 in bench/README.md: the first frame waited behind ~3,500 other runs' events). Here a started run
+    yields; :data:`GOING_ON_PER_TURN` waiting runs go on per event-loop iteration, oldest first. Every iteration
+    also reads the sockets, so the start messages that arrived meanwhile, and the writers of the first frames
+    already queued, run before the next few runs go on; nothing waits for ever, since every iteration releases
+    some. Frames within a run keep their order; only runs of a burst interleave (as concurrent runs may).
+    """
+
+    def __init__(self, per_turn: int = GOING_ON_PER_TURN) -> None:
+        self._per_turn = per_turn
+        self._waiting: deque[asyncio.Future[None]] = deque()
+        self._releasing = False
+
+    async def turn(self) -> None:
+        """Return when this run may go on (cancellable: a cancelled run simply leaves the queue)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._waiting.append(future)
+        if not self._releasing:
+            self._releasing = True
+            loop.call_soon(self._release)
+        await future
+
+    def _release(self) -> None:
+        waiting, released = self._waiting, 0
+        while waiting and released < self._per_turn:
+            future = waiting.popleft()
+            if not future.done():  # done: its run was cancelled while it waited
+                future.set_result(None)
+                released += 1
+        self._releasing = bool(waiting)
+        if waiting:
+            asyncio.get_running_loop().call_soon(self._release)
+
+
+class _Heartbeat:
+    """A run's silence filler: one loop timer that reads the run's :attr:`RunEmitter.last_sent` when it fires — a
+    ``heartbeat`` after ``period_s`` of silence, else re-armed for the rest of the period. No task, and nothing per
+    event beyond the emitter's clock reading."""
+
+    def __init__(self, notifier: AgentWebSocketBridge, emitter: RunEmitter, period_s: float) -> None:
+        self._notifier = notifier
+        self._emitter = emitter
+        self._period_s = period_s
+        self._loop = asyncio.get_running_loop()
+        self._timer = self._loop.call_at(emitter.last_sent + period_s, self._fire)
+
+    def _fire(self) -> None:
+        due = self._emitter.last_sent + self._period_s
+        if self._loop.time() >= due:
+            self._notifier.notify_heartbeat(self._emitter.ctx.user_id)
+            due = self._loop.time() + self._period_s
+        self._timer = self._loop.call_at(due, self._fire)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
 @dataclass(eq=False)
 class _Run:
     ctx: ExecutionContext
@@ -147,6 +217,7 @@ class ExecutionEngine:
         self.owners: ThreadOwners = LocalThreads()
         """Asked before a run emits anything; replicas share ownership through it (:mod:`mock_server.threads`)."""
         self._thread_counters: defaultdict[str, Iterator[int]] = defaultdict(lambda: itertools.count(1))
+        self._turns = FirstFramesFirst()
         self._closing = False
 
     @property
@@ -263,7 +334,7 @@ class ExecutionEngine:
     # --- running ------------------------------------------------------------------------------------------------
 
     async def _execute(self, run: _Run, spec: AgentSpec, emitter: RunEmitter) -> None:
-        heartbeat = None
+        heartbeat: _Heartbeat | None = None
         try:
             thread = run.ctx.thread_id
             if thread and not self.shares_threads and not await self.owners.confirm(thread, run.ctx.user_id):
@@ -271,7 +342,7 @@ class ExecutionEngine:
                 self._notifier.manager.send_to_user(run.ctx.user_id, refusal)
                 return
             if not self._faults.enabled(FaultName.NO_HEARTBEAT):
-                heartbeat = asyncio.get_running_loop().create_task(self._heartbeat(emitter), name=f"heartbeat {run.ctx.run_id}")
+                heartbeat = _Heartbeat(self._notifier, emitter, self._heartbeat_s)
             outcome = await self._drive(run, spec, emitter)
             if outcome is not None:
                 emitter.completed(outcome)
@@ -291,6 +362,7 @@ class ExecutionEngine:
                 emitter.started()
             if run.ctx.scenario is Scenario.AGENT_CRASH:
                 raise InjectedAgentCrash("scenario agent_crash: the agent raised after agent_started")
+            await self._turns.turn()
             return Outcome("completed", await spec.run(run.ctx.user_request, emitter))
         except ThreadResolutionError:
             raise
@@ -309,15 +381,6 @@ class ExecutionEngine:
         """The error a failed run ends with under ``tool_failed_terminal`` (PROTOCOL FAIL-2, FAIL-3 accept it), else
         ``None``: the canonical ``agent_completed`` with status ``failed``."""
         return code if self._variants.enabled(VariantName.TOOL_FAILED_TERMINAL) else None
-
-    async def _heartbeat(self, emitter: RunEmitter) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(emitter.pulse.wait(), self._heartbeat_s)
-            except TimeoutError:
-                self._notifier.notify_heartbeat(emitter.ctx.user_id)
-            else:
-                emitter.pulse.clear()
 
     # --- ending -------------------------------------------------------------------------------------------------
 
