@@ -262,13 +262,7 @@ class Case:
         uses_tools = kw.pop("uses_tools", agent != self.agents.plain)
         check_runs(self.target)
         handle = await conn.start_run(agent, request, uses_tools=uses_tools, **kw)
-        close = conn.closed
-        if (
-            handle.record is None
-            and close is not None
-            and close.info.get("by") == "server"
-            and close.info.get("code") == ABNORMAL
-        ):
+        if handle.record is None and _closed_by_server(conn.closed, ABNORMAL):
             raise TargetShutDown(
                 f"wsagent: the target dropped {conn.label} without a close frame (1006) before the run could start: "
                 "did it crash? nothing could be judged; rerun once it is back"
@@ -340,13 +334,7 @@ class Case:
                     self.target, conn.handshake.info.get("error")
                 )  # a bad token dropped unanswered is judged (AUTH-1)
         for run in view.runs:
-            close = run.conn.close
-            if (
-                run.terminal is None
-                and close is not None
-                and close.info.get("by") == "server"
-                and close.info.get("code") == GOING_AWAY
-            ):
+            if run.terminal is None and _closed_by_server(run.conn.close, GOING_AWAY):
                 raise TargetShutDown(
                     f"wsagent: the target closed {run.conn.label} with 1001 (going away) during run "
                     f"{run.given_run_id or '(unnamed)'}: "
@@ -378,3 +366,8 @@ def _shape(kw: dict[str, Any]) -> str | None:
         return None
     shape = f"scenario {scenario}" if scenario else "ordinary run"
     return f"{shape}, {'ids created by the server' if server_ids else 'ids given'}"
+
+
+def _closed_by_server(close: Record | None, code: int) -> bool:
+    """Did the target close the connection with ``code``?"""
+    return close is not None and close.info.get("by") == "server" and close.info.get("code") == code
