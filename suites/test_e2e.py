@@ -31,6 +31,17 @@ def header_id(header: tuple[str, str]) -> str:
     return f"{header[0]}={header[1] or 'empty'}"
 
 
+def needs_known_fallback(wsagent: Case, capabilities: set[str], known: str) -> None:
+    """Skip unless E2E-1's answer here is known: outside production, on a target whose env fallback is declared."""
+    if wsagent.target.environment == "production":
+        pytest.skip("E2E-1 is judged outside production; in production E2E mode must be off (E2E-3)")
+    if not capabilities & wsagent.target.capabilities:
+        pytest.skip(
+            f"the target is not known to run {known} the E2E env fallback (declare capability "
+            f"{' or '.join(sorted(capabilities, reverse=True))})"
+        )
+
+
 @pytest.mark.requirement("E2E-1")
 async def test_e2e_headers_detected(wsagent: Case) -> None:
     await wsagent.connect_ok(e2e=True)
@@ -46,8 +57,7 @@ async def test_e2e_header_counts_alone(wsagent: Case, header: tuple[str, str]) -
 
 @pytest.mark.requirement("E2E-1")
 async def test_e2e_inactive_without_headers(wsagent: Case) -> None:
-    if "no_e2e_env" not in wsagent.target.capabilities:
-        pytest.skip("the target is not known to run without the E2E env fallback (declare capability no_e2e_env)")
+    needs_known_fallback(wsagent, {"no_e2e_env"}, "without")
     await wsagent.connect_ok(e2e=False)
     wsagent.check()
 
@@ -56,11 +66,7 @@ async def test_e2e_inactive_without_headers(wsagent: Case) -> None:
 @pytest.mark.parametrize("header", NOT_COUNTING, ids=header_id)
 async def test_e2e_header_value_does_not_count(wsagent: Case, header: tuple[str, str]) -> None:
     """Judged as no headers at all: inactive, or source env where the target runs with the fallback."""
-    if not {"no_e2e_env", "e2e_env"} & wsagent.target.capabilities:
-        pytest.skip(
-            "the target is not known to run with or without the E2E env fallback "
-            "(declare capability no_e2e_env or e2e_env)"
-        )
+    needs_known_fallback(wsagent, {"no_e2e_env", "e2e_env"}, "with or without")
     await wsagent.connect_ok(e2e_headers=[header])
     wsagent.check()
 
