@@ -21,3 +21,11 @@ def test_contract_states_every_requirement_id() -> None:
     contract = (ROOT / "docs" / "CONTRACT.md").read_text()
     stated = set(re.findall(r"^- \*\*([A-Z0-9]+-\d)\*\*", contract, re.M))
     assert stated == set(CATALOG)
+
+
+def test_the_architecture_page_names_every_module_within_120_characters_a_line() -> None:
+    """docs/ARCHITECTURE.md is the one page a maintainer reads first: every harness module has its line there."""
+    page = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    assert [n for n, line in enumerate(page.splitlines(), 1) if len(line) > 120] == []
+    modules = {p.name for p in (ROOT / "harness").glob("*.py") if p.name != "__init__.py"}
+    assert {m for m in modules if f"`{m}`" not in page} == set()
