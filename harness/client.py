@@ -52,9 +52,9 @@ TRANSPORTS: Final = ("bearer", "subprotocol", "subprotocol_raw", "query", "beare
 """``bearer_and_subprotocol``: the token in the Bearer header, and a second token (``subprotocol_token``) in a
 ``jwt.<base64url>`` entry beside it (PROTOCOL §1: the header's token is used, the ``jwt.`` entry still selected)."""
 BODY_LIMIT = 4096
+"""Characters of a refusal body kept in the handshake record: enough for any AUTH_FAILED JSON."""
 CHAT_AGENT: Final = "echo"
 """The agent that ``user_message`` and ``chat`` run (PROTOCOL §3)."""
-"""Characters of a refusal body kept in the handshake record: enough for any AUTH_FAILED JSON."""
 
 
 class _Auto(Enum):
@@ -282,11 +282,11 @@ class Session:
         url = self.url
         headers = list(self.extra_headers.items())
         offered: list[str] = []
-        entry = {"subprotocol": token, "subprotocol_raw": token, "bearer_and_subprotocol": second}.get(transport)
         if transport in ("subprotocol", "subprotocol_raw", "bearer_and_subprotocol"):
+            entry = second if transport == "bearer_and_subprotocol" else token
             offered.append("jwt-auth")
             if entry is not None:
-                offered.append(f"jwt.{token if transport == 'subprotocol_raw' else b64url(entry)}")
+                offered.append(f"jwt.{entry if transport == 'subprotocol_raw' else b64url(entry)}")
         if token is not None and transport in ("bearer", "bearer_and_subprotocol"):
             headers.append(("Authorization", f"Bearer {token}"))
         elif token is not None and transport == "query":

@@ -178,6 +178,11 @@ def _shown(row: dict[str, Any]) -> str:
     return str(row["grade"])
 
 
+def _section(heading: str, intro: str, items: list[str]) -> list[str]:
+    """A conformance.md section with its one-line introduction, or nothing when it has no items."""
+    return ["", f"## {heading}", "", intro, "", *items] if items else []
+
+
 def markdown(data: dict[str, Any]) -> str:
     """conformance.md: the grade table, then the findings behind every grade that is not OK."""
     lines = _table(data)
@@ -192,27 +197,17 @@ def markdown(data: dict[str, Any]) -> str:
                     f"- … and {more} more {req_id} finding{'s' if more > 1 else ''} (conformance.json, the cases' "
                     "transcripts)"
                 )
-    skipped = data.get("skipped", [])
-    if skipped:
-        lines += [
-            "",
-            "## Skipped cases",
-            "",
-            "Cases that did not run, and why (an ID another case judged keeps that grade):",
-            "",
-        ]
-        lines += [f"- `{s['nodeid']}`: {s['reason']}" for s in skipped]
-    waits = data.get("deliberate_waits", [])
-    if waits:
-        lines += [
-            "",
-            "## Deliberate waits",
-            "",
-            "Time the contract itself may impose on these cases, at most (not slowness of the target; a target that "
-            "refuses the scenario imposes none):",
-            "",
-        ]
-        lines += [f"- `{w['nodeid']}`: up to {w['seconds']:g} s, {w['reason']}" for w in waits]
+    lines += _section(
+        "Skipped cases",
+        "Cases that did not run, and why (an ID another case judged keeps that grade):",
+        [f"- `{s['nodeid']}`: {s['reason']}" for s in data.get("skipped", [])],
+    )
+    lines += _section(
+        "Deliberate waits",
+        "Time the contract itself may impose on these cases, at most (not slowness of the target; a target that "
+        "refuses the scenario imposes none):",
+        [f"- `{w['nodeid']}`: up to {w['seconds']:g} s, {w['reason']}" for w in data.get("deliberate_waits", [])],
+    )
     return "\n".join(lines) + "\n"
 
 

@@ -21,9 +21,8 @@ USERS = 10
 
 @pytest.mark.requirement("ISO-1", "ISO-3", "EVT-2", "EVT-5")
 async def test_concurrent_users_receive_only_their_own(wsagent: Case) -> None:
-    users = [
-        wsagent.user(f"user{n}") for n in range(USERS)
-    ]  # first: a token file short of users skips before any connect
+    # users first: a token file short of users skips before any connect
+    users = [wsagent.user(f"user{n}") for n in range(USERS)]
     conns = await asyncio.gather(*(wsagent.connect_ok(user) for user in users))
     await asyncio.gather(*(wsagent.run(conn, run_id=None, thread_id=None) for conn in conns))
     await asyncio.gather(*(conn.barrier(wsagent.config.timeout) for conn in conns))
