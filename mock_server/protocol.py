@@ -9,7 +9,7 @@ the bridge, the only exit for run events.
 from __future__ import annotations
 
 import json
-import uuid
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -87,7 +87,7 @@ ClientMessage = Ping | StartAgent | Ignored
 
 def new_id(prefix: str, hex_chars: int = 16) -> str:
     """A fresh id such as ``thread_3f2a...``: random, so ids never collide across users or restarts."""
-    return f"{prefix}_{uuid.uuid4().hex[:hex_chars]}"
+    return f"{prefix}_{secrets.token_hex((hex_chars + 1) // 2)[:hex_chars]}"
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:

@@ -20,7 +20,7 @@ from mock_server.errors import CalculationError, InjectedToolError, ToolFailed
 from mock_server.faults import NO_FAULTS, FaultName, Faults
 from mock_server.protocol import new_id
 
-__all__ = ["TOOLS", "ToolDispatcher", "ToolEvents", "ToolHooks", "calculate", "search", "summarize"]
+__all__ = ["NO_HOOKS", "TOOLS", "ToolDispatcher", "ToolEvents", "ToolHooks", "calculate", "search", "summarize"]
 
 Results = dict[str, Any]
 ToolFunction = Callable[[Mapping[str, Any]], Awaitable[Results]]
@@ -67,11 +67,15 @@ class ToolHooks:
     delay_first_s: float = 0.0
 
 
+NO_HOOKS = ToolHooks()
+"""A run without a tool scenario (shared: hooks are immutable)."""
+
+
 class ToolDispatcher:
     """Runs one run's tool calls; create one per run."""
 
     def __init__(
-        self, events: ToolEvents, *, tools: Mapping[str, ToolFunction] = TOOLS, hooks: ToolHooks = ToolHooks(), faults: Faults = NO_FAULTS
+        self, events: ToolEvents, *, tools: Mapping[str, ToolFunction] = TOOLS, hooks: ToolHooks = NO_HOOKS, faults: Faults = NO_FAULTS
     ) -> None:
         self._events = events
         self._tools = tools

@@ -22,7 +22,7 @@ from mock_server.auth import Transport, UserContext
 from mock_server.bridge import AgentWebSocketBridge, ExecutionContext, thread_from_run_id
 from mock_server.calculator import MAX_EXPONENT, evaluate, find_expression
 from mock_server.e2e import E2ESource, E2EState, INACTIVE
-from mock_server.engine import ExecutionEngine, RunRequest
+from mock_server.engine import GOING_ON_PER_TURN, ExecutionEngine, RunRequest
 from mock_server.errors import CalculationError, ProtocolError, RunRefused, ThreadResolutionError
 from mock_server.faults import CATALOG, NO_FAULTS, FaultName, Faults
 from mock_server.manager import ClientConnection, WebSocketManager
@@ -336,6 +336,27 @@ async def test_researcher_run_streams_the_five_events_in_order(world: World) -> 
     assert searched["duration_ms"] >= 0
     assert completed["status"] == "completed"
     assert completed["final_response"] == summarized["results"]["summary"]
+
+
+async def test_a_burst_of_starts_gets_every_first_frame_before_any_run_goes_on(world: World) -> None:
+    """L3: the bundled agents never suspend, so without FirstFramesFirst the first run of a burst would send its
+    whole stream before the second run's ``agent_started``. One connection sees the server's global order."""
+    sink, _ = world.connect("alice")
+    runs = [world.start("alice", "researcher", f"q{n}") for n in range(3 * GOING_ON_PER_TURN)]
+    running = {ctx.run_id for ctx in runs}
+
+    def all_ended(frame: dict[str, Any]) -> bool:
+        if frame["type"] == "agent_completed":
+            running.discard(frame["run_id"])
+        return not running
+
+    frames = [f for f in await sink.frames_until(all_ended) if f["type"] != "heartbeat"]
+    firsts = frames[: len(runs)]
+    assert [(f["type"], f["run_id"]) for f in firsts] == [("agent_started", ctx.run_id) for ctx in runs]
+    for ctx in runs:  # and each run's own stream is whole and in order
+        assert types([f for f in frames if f["run_id"] == ctx.run_id]) == [
+            "agent_started", "agent_thinking", "tool_executing", "tool_completed", "tool_executing", "tool_completed", "agent_completed"
+        ]  # fmt: skip
 
 
 async def test_server_created_ids(world: World) -> None:
