@@ -51,8 +51,8 @@ class ClientConnection:
         self.connection_id = connection_id
         self._outbox: deque[str | _Close] = deque()
         self._idle: asyncio.Future[None] | None = None
-        """Set while the writer waits for a frame: the first one queued wakes it (a deque and one future: half the
-        cost of an asyncio.Queue per frame, and a run's seven frames cost one wake)."""
+        """Set while the writer waits for a frame: the first one queued wakes it (a deque and one future, without an
+        asyncio.Queue's put/get bookkeeping per frame; L3 in bench/README.md)."""
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
 

@@ -31,6 +31,7 @@ from mock_server.testing import RecordingSink
 
 E2E = E2EState(True, E2ESource.HEADERS)
 FIVE = ("agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed")
+RESEARCHER_STREAM = ["agent_started", "agent_thinking", "tool_executing", "tool_completed", "tool_executing", "tool_completed", "agent_completed"]
 REQUIREMENT_IDS = (
     "AUTH-1", "AUTH-2", "AUTH-3", "AUTH-4", "AUTH-5", "E2E-1", "E2E-2", "E2E-3",
     "EVT-1", "EVT-2", "EVT-3", "EVT-4", "EVT-5", "EVT-6", "EVT-7", "EVT-8",
@@ -322,7 +323,7 @@ async def test_researcher_run_streams_the_five_events_in_order(world: World) -> 
     sink, _ = world.connect("alice")
     ctx = world.start("alice", "researcher", "websockets")
     frames = await run_frames(sink, ctx)
-    assert types(frames) == ["agent_started", "agent_thinking", "tool_executing", "tool_completed", "tool_executing", "tool_completed", "agent_completed"]
+    assert types(frames) == RESEARCHER_STREAM
     check_envelope(frames, ctx)
     started, thinking, search, searched, summarize, summarized, completed = (f["data"] for f in frames)
     assert started == {"user_request": "websockets"}
@@ -354,9 +355,7 @@ async def test_a_burst_of_starts_gets_every_first_frame_before_any_run_goes_on(w
     firsts = frames[: len(runs)]
     assert [(f["type"], f["run_id"]) for f in firsts] == [("agent_started", ctx.run_id) for ctx in runs]
     for ctx in runs:  # and each run's own stream is whole and in order
-        assert types([f for f in frames if f["run_id"] == ctx.run_id]) == [
-            "agent_started", "agent_thinking", "tool_executing", "tool_completed", "tool_executing", "tool_completed", "agent_completed"
-        ]  # fmt: skip
+        assert types([f for f in frames if f["run_id"] == ctx.run_id]) == RESEARCHER_STREAM
 
 
 async def test_server_created_ids(world: World) -> None:
